@@ -1,0 +1,41 @@
+"""Canonical Turtle: one sorted, stable form per file, so a change shows as a small diff.
+
+A leading block of ``#`` comment lines is kept verbatim (file-level documentation); the rest is
+re-serialised by rdflib's ``longturtle`` writer with hipkg's fixed prefixes.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from hipkg.graph import new_graph, parse_turtle
+
+
+def canonical_turtle(text: str, name: str = "<turtle>") -> str:
+    lines = text.splitlines()
+    header = []
+    for line in lines:
+        if line.startswith("#"):
+            header.append(line)
+        else:
+            break
+    graph = parse_turtle(text, name, new_graph())
+    body = graph.serialize(format="longturtle")
+    body = "\n".join(line.rstrip() for line in body.strip().splitlines()) + "\n"
+    return ("\n".join(header) + "\n\n" if header else "") + body
+
+
+def ontology_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*.ttl") if p.is_file())
+
+
+def format_files(paths: list[Path], check: bool) -> list[Path]:
+    """Rewrite (or with check=True, only report) the files that are not canonical."""
+    changed = []
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        canonical = canonical_turtle(text, str(path))
+        if canonical != text:
+            changed.append(path)
+            if not check:
+                path.write_text(canonical, encoding="utf-8")
+    return changed

@@ -1,0 +1,121 @@
+"""hipkg recommend: which injection options fit a situation, and why."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from typing import TYPE_CHECKING
+
+from hipkg.cli._common import add_format
+from hipkg.errors import InputError
+
+if TYPE_CHECKING:
+    from hipkg.recommend import Recommendation
+
+EXAMPLE_JSON = '{"findings": ["ICD10CM:M16.11", "SNOMEDCT:239872002"], "allergies": ["RXNORM:6387"], "goal": "therapeutic"}'
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "recommend",
+        help="which injection options fit a situation, and why",
+        description="Evaluate every injection option (target x medication regimen x guidance x purpose) against a patient "
+        "situation and report its status - fits, caution, avoid, not-indicated - with the encoded statements that apply "
+        "and their source quotes. Informational only; no substitute for a clinician.",
+        epilog=textwrap.dedent(f"""\
+            situation file (.json, or .ttl holding one hipkg:Situation; '-' reads standard input):
+              {EXAMPLE_JSON}
+            findings prefixes: ICD10CM, SNOMEDCT (also SCTID, SNOMEDCT_US), hipkg   (case-insensitive)
+            allergy prefixes:  RXNORM, SNOMEDCT, hipkg
+            goals: therapeutic (default), diagnostic-and-therapeutic
+
+            examples:
+              hipkg recommend examples/hip-osteoarthritis-left.json
+              hipkg recommend --finding ICD10CM:M16.12 --finding ICD10CM:Z79.01 --format json
+              hipkg recommend --batch situations.jsonl > answers.jsonl
+
+            exit codes: 0 answered, 2 bad input (the message names the bad value)"""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("file", nargs="?", metavar="FILE", help="situation file (.json or .ttl), or - for standard input")
+    p.add_argument("--finding", action="append", default=[], metavar="CODE", help="a finding code (repeatable), instead of FILE")
+    p.add_argument("--allergy", action="append", default=[], metavar="CODE", help="an allergy code (repeatable)")
+    p.add_argument("--goal", metavar="GOAL", help="therapeutic (default) or diagnostic-and-therapeutic")
+    p.add_argument("--batch", metavar="FILE.jsonl", help="one JSON situation per line in; one JSON answer per line out")
+    add_format(p, ("table", "json"), "table")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import hipkg
+    from hipkg import situations
+
+    given = [bool(args.file), bool(args.finding or args.allergy or args.goal), bool(args.batch)]
+    if sum(given) != 1:
+        raise InputError("give exactly one of: a situation FILE, --finding/--allergy/--goal, or --batch FILE.jsonl")
+    kg = hipkg.load()
+    if args.batch:
+        return _batch(kg, args.batch)
+    if args.file:
+        situation = situations.read(kg, args.file, sys.stdin.read() if args.file == "-" else None)
+    else:
+        if not args.finding:
+            raise InputError("--finding is required (at least one) when no situation FILE is given")
+        data = {"findings": args.finding, "allergies": args.allergy}
+        if args.goal:
+            data["goal"] = args.goal
+        situation = situations.from_dict(kg, data, "command line")
+    result = kg.recommend(situation)
+    sys.stdout.write(result.dumps() if args.format == "json" else render_table(result))
+    return 0
+
+
+def _batch(kg: object, path: str) -> int:
+    from hipkg import situations
+
+    try:
+        stream = sys.stdin if path == "-" else open(path, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read batch file ({exc.strerror})") from exc
+    with stream:
+        for number, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            situation = situations.from_json(kg, line, f"{path}:{number}")
+            sys.stdout.write(json.dumps(kg.recommend(situation).to_json(), ensure_ascii=False, sort_keys=False) + "\n")
+    return 0
+
+
+def render_table(result: "Recommendation") -> str:
+    from hipkg.cli._common import table
+
+    out = []
+    s = result.to_json()["situation"]
+    for kind in ("findings", "allergies"):
+        for item in s[kind]:
+            names = ", ".join(c["label"] for c in item["concepts"]) or "(unrecognized)"
+            out.append(f"{kind[:-1]:8} {item['code']:22} {names}")
+    out.append(f"goal     {s['goal']}")
+    if result.unrecognized:
+        out.append(f"unrecognized: {', '.join(result.unrecognized)} (no hipkg concept uses these codes)")
+    for status, options in result.by_status().items():
+        out.append(f"\n{status.upper()} ({len(options)})")
+        if not options:
+            continue
+        rows = []
+        for o in options:
+            first = o.reasons[0] if o.reasons else None
+            why = f"{first.kind}: {first.label} [{first.because}] - \u201c{first.source.quote}\u201d" if first else "no finding or goal indicates this target and purpose"
+            more = f" (+{len(o.reasons) - 1} more)" if len(o.reasons) > 1 else ""
+            rows.append((o.target, o.guidance, "+".join(o.medication_categories), o.purpose, why + more))
+        if status == "not-indicated":
+            out.append(f"  {len(options)} options; use --format json to list them")
+            continue
+        out.append(table(("target", "guidance", "medication", "purpose", "first reason and source"), rows))
+    if result.advice:
+        out.append("\nADVICE")
+        for a in result.advice:
+            out.append(f"- {a.label} [{', '.join(a.because)}] - \u201c{a.source.quote}\u201d ({a.source.section})")
+    out.append("\n" + result.disclaimer)
+    return "\n".join(out) + "\n"

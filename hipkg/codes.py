@@ -1,0 +1,96 @@
+"""Code syntax: which CURIE prefixes a situation may use, what a well-formed code looks like,
+and the IRIs a code matches (itself and, for ICD-10-CM, its ancestors by truncation).
+
+This is terminology syntax, not clinical knowledge: what a code *means* lives in the mapping table.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rdflib import URIRef
+
+from hipkg.errors import InputError
+from hipkg.namespaces import HIPKG
+
+#: Accepted input prefixes (case-insensitive) -> the mapping table's canonical prefix.
+FINDING_PREFIXES = {"ICD10CM": "ICD10CM", "SNOMEDCT": "SNOMEDCT", "SNOMEDCT_US": "SNOMEDCT", "SCTID": "SNOMEDCT", "HIPKG": "hipkg"}
+ALLERGY_PREFIXES = {"RXNORM": "RXNORM", "SNOMEDCT": "SNOMEDCT", "SNOMEDCT_US": "SNOMEDCT", "SCTID": "SNOMEDCT", "HIPKG": "hipkg"}
+
+_SYNTAX = {
+    "ICD10CM": (re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$"), "an ICD-10-CM code such as M16.11 (letter, digit, character, optional dot and 1-4 characters)"),
+    "SNOMEDCT": (re.compile(r"^[1-9][0-9]{5,17}$"), "a SNOMED CT concept identifier such as 239872002 (6-18 digits)"),
+    "RXNORM": (re.compile(r"^[1-9][0-9]{0,7}$"), "an RxNorm concept identifier such as 6387 (digits)"),
+    "hipkg": (re.compile(r"^[A-Za-z][A-Za-z0-9_]*$"), "a hipkg concept name such as PoorlyControlledDiabetes"),
+}
+
+_VERHOEFF_D = [
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 2, 3, 4, 0, 6, 7, 8, 9, 5], [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
+    [3, 4, 0, 1, 2, 8, 9, 5, 6, 7], [4, 0, 1, 2, 3, 9, 5, 6, 7, 8], [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
+    [6, 5, 9, 8, 7, 1, 0, 4, 3, 2], [7, 6, 5, 9, 8, 2, 1, 0, 4, 3], [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
+    [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
+]
+_VERHOEFF_P = [
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 5, 7, 6, 2, 8, 3, 0, 9, 4], [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
+    [8, 9, 1, 6, 0, 4, 3, 5, 2, 7], [9, 4, 5, 3, 1, 2, 6, 8, 7, 0], [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
+    [2, 7, 9, 3, 8, 0, 6, 4, 1, 5], [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
+]
+
+
+def verhoeff_valid(digits: str) -> bool:
+    """True when the last digit is the Verhoeff check digit of the others (SNOMED CT identifiers)."""
+    check = 0
+    for i, ch in enumerate(reversed(digits)):
+        check = _VERHOEFF_D[check][_VERHOEFF_P[i % 8][int(ch)]]
+    return check == 0
+
+
+def snomed_concept_id_valid(sctid: str) -> bool:
+    """Verhoeff check digit passes and the partition identifier says 'concept' (00 or 10)."""
+    return verhoeff_valid(sctid) and sctid[-3:-1] in ("00", "10")
+
+
+@dataclass(frozen=True)
+class Code:
+    """A code the user gave, normalised (``ICD10CM:M16.11``), with the IRIs it matches."""
+
+    given: str
+    curie: str
+    iris: tuple[URIRef, ...]
+
+
+def icd10cm_ancestors(code: str) -> list[str]:
+    """M16.11 -> [M16.11, M16.1, M16]: ICD-10-CM codes nest by truncation."""
+    out = [code]
+    while len(code) > 3:
+        code = code[:-1].rstrip(".")
+        out.append(code)
+    return out
+
+
+def parse_code(text: object, prefixes: dict[str, str], curie_map: dict[str, str], field: str) -> Code:
+    """Validate one CURIE from a situation, or raise an InputError naming it and what was expected."""
+    if not isinstance(text, str):
+        raise InputError(f"{field}: {text!r} is not a string; expected a CURIE such as ICD10CM:M16.11")
+    given = text
+    prefix, sep, local = text.strip().partition(":")
+    if not sep or not local:
+        raise InputError(f"{field}: {given!r} is not a CURIE; expected PREFIX:CODE with PREFIX one of {', '.join(sorted(prefixes))}")
+    canonical = prefixes.get(prefix.upper())
+    if canonical is None:
+        raise InputError(f"{field}: unknown prefix {prefix!r} in {given!r}; expected one of {', '.join(sorted(prefixes))}")
+    local = local.strip()
+    if canonical in ("ICD10CM",):
+        local = local.upper()
+    pattern, expected = _SYNTAX[canonical]
+    if not pattern.match(local):
+        raise InputError(f"{field}: {local!r} in {given!r} is malformed; expected {expected}")
+    if canonical == "SNOMEDCT" and not snomed_concept_id_valid(local):
+        raise InputError(f"{field}: {local!r} in {given!r} is not a valid SNOMED CT concept identifier (check digit or partition fails)")
+    if canonical == "hipkg":
+        return Code(given, f"hipkg:{local}", (HIPKG[local],))
+    base = curie_map.get(canonical)
+    if base is None:  # the mapping table declares every prefix the situation grammar accepts
+        raise InputError(f"{field}: prefix {canonical} has no IRI base in the mapping table")
+    locals_ = icd10cm_ancestors(local) if canonical == "ICD10CM" else [local]
+    return Code(given, f"{canonical}:{local}", tuple(URIRef(base + c) for c in locals_))

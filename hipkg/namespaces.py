@@ -1,0 +1,35 @@
+"""Namespaces, named-graph IRIs and the prefixes every serialisation uses."""
+from __future__ import annotations
+
+from rdflib import Namespace
+from rdflib.namespace import DCTERMS, OWL, PROV, RDF, RDFS, SH, SKOS, XSD
+
+HIPKG = Namespace("https://w3id.org/hipkg/")
+GRAPH = Namespace("https://w3id.org/hipkg/graph/")
+
+#: Named graphs of the dataset: schema, shapes, kb and mappings are never merged.
+SCHEMA_GRAPH = GRAPH.schema
+SHAPES_GRAPH = GRAPH.shapes
+KB_GRAPH = GRAPH.kb
+MAPPINGS_GRAPH = GRAPH.mappings
+DERIVED_GRAPH = GRAPH.derived
+SOURCES_GRAPH = GRAPH.sources
+
+PREFIXES: dict[str, str] = {
+    "hipkg": str(HIPKG),
+    "dcterms": str(DCTERMS),
+    "owl": str(OWL),
+    "prov": str(PROV),
+    "rdf": str(RDF),
+    "rdfs": str(RDFS),
+    "sh": str(SH),
+    "skos": str(SKOS),
+    "xsd": str(XSD),
+}
+
+
+def curie(iri: object, prefixes: dict[str, str] = PREFIXES) -> str:
+    """Shorten an IRI with the longest matching known prefix (for human and JSON output)."""
+    text = str(iri)
+    best = max((p for p, ns in prefixes.items() if text.startswith(ns)), key=lambda p: len(prefixes[p]), default=None)
+    return f"{best}:{text[len(prefixes[best]):]}" if best else text

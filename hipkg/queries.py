@@ -1,0 +1,251 @@
+"""The query library: documented .rq files in queries/, parsed once, run with bound values.
+
+Each .rq starts with a comment header that tools can read::
+
+    # summary: One line saying what the query answers.
+    # description: Optional longer text (may repeat).
+    # param: NAME ?var:iri [?var2:literal ...] [one|optional|many(, default=CURIE)] - what it is
+    # example: hipkg query NAME --param NAME=hipkg:Something
+
+and, for every parameter, one or more ``VALUES`` blocks in its body whose rows are ``UNDEF``
+(so the file runs unchanged anywhere, meaning "any value"). Binding replaces those rows with
+RDF terms that were validated and serialised by rdflib; user text is never pasted into a query.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Sequence
+
+from rdflib import BNode, Graph, Literal, URIRef
+from rdflib.term import Node
+
+from hipkg.errors import InputError
+from hipkg.namespaces import PREFIXES, curie
+from hipkg.resources import queries_dir, relative_name, walk
+
+_PARAM = re.compile(
+    r"^#\s*param:\s*(?P<name>[A-Za-z_]\w*)\s+(?P<cols>(?:\?\w+:(?:iri|literal)\s*)+)"
+    r"\[(?P<card>one|optional|many)(?:,\s*default=(?P<default>\S+))?\]\s*-\s*(?P<doc>.*)$"
+)
+_FIELD = re.compile(r"^#\s*(summary|description|example):\s?(.*)$")
+_IRI_FORBIDDEN = re.compile(r'[\s<>"{}|^`\\]')
+#: Matches nothing: stands in for an empty set, since an empty VALUES block breaks rdflib.
+NOTHING = URIRef("urn:hipkg:nothing")
+
+
+@dataclass(frozen=True)
+class Column:
+    var: str
+    kind: str  # "iri" | "literal"
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    columns: tuple[Column, ...]
+    cardinality: str  # "one" | "optional" | "many"
+    default: str | None
+    doc: str
+
+
+@dataclass(frozen=True)
+class Result:
+    """A query answer: rows for SELECT, a graph for CONSTRUCT/DESCRIBE, a boolean for ASK."""
+
+    kind: str
+    vars: tuple[str, ...] = ()
+    rows: tuple[tuple[Node | None, ...], ...] = ()
+    graph: Graph | None = None
+    boolean: bool | None = None
+
+    def __iter__(self) -> Iterator[dict[str, Node | None]]:
+        for row in self.rows:
+            yield dict(zip(self.vars, row))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def to_dicts(self) -> list[dict[str, str | None]]:
+        """Rows as plain dicts of strings (IRIs as CURIEs where a prefix is known)."""
+        return [{v: _plain(t) for v, t in zip(self.vars, row)} for row in self.rows]
+
+    def to_dataframe(self) -> Any:
+        """Rows as a pandas DataFrame (pandas is optional and imported only here)."""
+        import pandas  # noqa: PLC0415 - optional dependency
+
+        return pandas.DataFrame(self.to_dicts(), columns=list(self.vars))
+
+
+def _plain(term: Node | None) -> str | None:
+    if term is None:
+        return None
+    if isinstance(term, URIRef):
+        return curie(term)
+    return str(term)
+
+
+@dataclass(frozen=True)
+class Query:
+    name: str
+    text: str
+    summary: str
+    description: str = ""
+    params: tuple[Param, ...] = ()
+    examples: tuple[str, ...] = ()
+    kind: str = field(default="SELECT")
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        known = ", ".join(p.name for p in self.params) or "none"
+        raise InputError(f"query {self.name}: unknown parameter {name!r} (parameters: {known})")
+
+    def bind(self, **values: Any) -> str:
+        """The query text with each parameter's VALUES rows replaced by serialised terms."""
+        for name in values:
+            self.param(name)
+        text = self.text
+        for p in self.params:
+            rows = _rows(self, p, values.get(p.name))
+            if rows is None:
+                continue
+            text = _values_pattern(p).sub(lambda m, r=rows: f"{m.group('head')}{{ {r} }}", text)
+        return text
+
+    def run(self, graph: Graph, **values: Any) -> Result:
+        return execute(graph, self.bind(**values), self.name)
+
+
+def _values_pattern(p: Param) -> re.Pattern[str]:
+    vars_ = r"\s+".join(re.escape("?" + c.var) for c in p.columns)
+    head = rf"VALUES\s+{vars_}\s*" if len(p.columns) == 1 else rf"VALUES\s*\(\s*{vars_}\s*\)\s*"
+    return re.compile(rf"(?P<head>{head})\{{[^}}]*\}}", re.IGNORECASE)
+
+
+def _rows(query: Query, p: Param, value: Any) -> str | None:
+    if value is None and p.default is not None:
+        value = p.default
+    if value is None:
+        if p.cardinality == "one":
+            raise InputError(f"query {query.name}: parameter {p.name!r} is required")
+        return None  # keep UNDEF: any value
+    items = list(value) if p.cardinality == "many" and not isinstance(value, (str, Node)) else [value]
+    if p.cardinality != "many" and len(items) != 1:
+        raise InputError(f"query {query.name}: parameter {p.name!r} takes one value, got {len(items)}")
+    if not items:
+        items = [tuple(NOTHING for _ in p.columns)] if len(p.columns) > 1 else [NOTHING]
+    rendered = []
+    for item in items:
+        cells = item if isinstance(item, tuple) else (item,)
+        if len(cells) != len(p.columns):
+            raise InputError(f"query {query.name}: parameter {p.name!r} takes {len(p.columns)} values per row")
+        terms = [to_term(cell, col.kind, f"{p.name}") for cell, col in zip(cells, p.columns)]
+        rendered.append(" ".join(terms) if len(terms) == 1 else "(" + " ".join(terms) + ")")
+    return " ".join(rendered)
+
+
+def to_term(value: Any, kind: str, what: str) -> str:
+    """Serialise one validated value as a SPARQL term (an IRI or a literal), or refuse it."""
+    if kind == "iri":
+        iri = expand(value) if not isinstance(value, URIRef) else value
+        if _IRI_FORBIDDEN.search(str(iri)) or ":" not in str(iri):
+            raise InputError(f"{what}: {value!r} is not a valid IRI or CURIE")
+        return f"<{iri}>"
+    if isinstance(value, BNode):
+        raise InputError(f"{what}: blank nodes cannot be bound")
+    return (value if isinstance(value, Literal) else Literal(str(value))).n3()
+
+
+def expand(value: Any) -> URIRef:
+    """A full IRI, or a CURIE with a known prefix, as a URIRef."""
+    text = str(value).strip()
+    if text.startswith("<") and text.endswith(">"):
+        text = text[1:-1]
+    prefix, sep, local = text.partition(":")
+    if sep and prefix in PREFIXES and not local.startswith("//"):
+        return URIRef(PREFIXES[prefix] + local)
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", text) and (prefix in ("http", "https", "urn")):
+        return URIRef(text)
+    raise InputError(f"{text!r} is not an IRI or a CURIE with a known prefix ({', '.join(sorted(PREFIXES))})")
+
+
+def execute(graph: Graph, text: str, name: str = "query") -> Result:
+    """Run SPARQL text on an rdflib graph and normalise the answer into a Result."""
+    try:
+        answer = graph.query(text)
+    except Exception as exc:  # rdflib raises ParseException, ValueError, ...
+        raise InputError(f"{name}: {' '.join(str(exc).split())[:400]}") from exc
+    if answer.type == "SELECT":
+        vars_ = tuple(str(v) for v in answer.vars)
+        return Result("SELECT", vars_, tuple(tuple(row) for row in answer))
+    if answer.type == "ASK":
+        return Result("ASK", boolean=bool(answer.askAnswer))
+    out = Graph()
+    for prefix, ns in PREFIXES.items():
+        out.bind(prefix, ns, replace=True)
+    for triple in answer:
+        out.add(triple)
+    return Result(answer.type, graph=out)
+
+
+def parse_query_file(name: str, text: str) -> Query:
+    summary, description, examples, params = "", [], [], []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            if line.strip():
+                break
+            continue
+        if m := _PARAM.match(line):
+            cols = tuple(Column(*c.lstrip("?").split(":")) for c in m["cols"].split())
+            params.append(Param(m["name"], cols, m["card"], m["default"], m["doc"].strip()))
+        elif m := _FIELD.match(line):
+            key, value = m.groups()
+            if key == "summary":
+                summary = value.strip()
+            elif key == "description":
+                description.append(value.strip())
+            else:
+                examples.append(value.strip())
+    if not summary:
+        raise ValueError(f"queries/{name}.rq: header has no '# summary:' line")
+    body = "\n".join(l for l in text.splitlines() if not l.lstrip().startswith("#"))
+    kind = next((k for k in ("CONSTRUCT", "DESCRIBE", "ASK", "SELECT") if re.search(rf"\b{k}\b", body, re.I)), "SELECT")
+    query = Query(name, text, summary, " ".join(description), tuple(params), tuple(examples), kind)
+    for p in params:
+        if not _values_pattern(p).search(text):
+            raise ValueError(f"queries/{name}.rq: parameter {p.name} has no VALUES block")
+    return query
+
+
+class QueryLibrary:
+    """All bundled queries by name (path under queries/ without .rq)."""
+
+    def __init__(self, queries: Iterable[Query]) -> None:
+        self._queries = {q.name: q for q in queries}
+
+    @classmethod
+    @functools.lru_cache(maxsize=1)
+    def bundled(cls) -> "QueryLibrary":
+        root = queries_dir()
+        return cls(
+            parse_query_file(relative_name(root, node)[: -len(".rq")], node.read_text(encoding="utf-8"))
+            for node in walk(root, ".rq")
+        )
+
+    def __iter__(self) -> Iterator[Query]:
+        return iter(self._queries[name] for name in sorted(self._queries))
+
+    def names(self) -> list[str]:
+        return sorted(self._queries)
+
+    def get(self, name: str) -> Query:
+        try:
+            return self._queries[name]
+        except KeyError:
+            raise InputError(f"unknown query {name!r}; run 'hipkg queries' to list them") from None
+
+    def group(self, folder: str) -> Sequence[Query]:
+        return [q for q in self if q.name.startswith(folder + "/")]

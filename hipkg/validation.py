@@ -1,0 +1,199 @@
+"""SHACL validation of hipkg graphs, returned as a small typed report.
+
+pyshacl answers with an RDF results graph full of blank nodes; callers (the CLI,
+tests, CI) need stable, comparable, JSON-ready values instead. This module is the
+only place that knows how a SHACL results graph is shaped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+import pyshacl
+import rdflib
+from rdflib import BNode, Graph, Literal, URIRef
+from rdflib.collection import Collection
+from rdflib.namespace import RDF, SH, XSD
+
+__all__ = ["ValidationResult", "ValidationReport", "run_shacl", "curie"]
+
+# A fixed prefix table, not the graphs' own bindings, so output does not depend on
+# which prefixes a parser or rdflib happened to bind.
+PREFIXES: dict[str, str] = {
+    "hipkg": "https://w3id.org/hipkg/",
+    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
+    "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
+    "owl": "http://www.w3.org/2002/07/owl#",
+    "xsd": "http://www.w3.org/2001/XMLSchema#",
+    "skos": "http://www.w3.org/2004/02/skos/core#",
+    "prov": "http://www.w3.org/ns/prov#",
+    "dcterms": "http://purl.org/dc/terms/",
+    "sh": "http://www.w3.org/ns/shacl#",
+}
+
+_LOCAL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*(?<!\.)$")
+_SEVERITY_RANK = {"Violation": 0, "Warning": 1, "Info": 2}
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """One SHACL result, rendered as strings so it can be compared, sorted and printed."""
+
+    severity: str  # "Violation" | "Warning" | "Info"
+    focus_node: str  # CURIE where a prefix is known (hipkg:X), else <IRI>
+    path: str | None
+    value: str | None
+    message: str
+    source_shape: str  # hipkg:XShape, or hipkg:XShape/<path> for a blank property shape
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """All results of one validation run, in a stable order."""
+
+    conforms: bool  # False only when some result has severity Violation
+    results: tuple[ValidationResult, ...]
+
+    def to_json(self) -> dict:
+        """Plain dict for `json.dumps`; keys match the dataclass fields."""
+        return {"conforms": self.conforms, "results": [asdict(r) for r in self.results]}
+
+    def violations(self) -> tuple[ValidationResult, ...]:
+        """Only the results that make the graph non-conforming."""
+        return tuple(r for r in self.results if r.severity == "Violation")
+
+
+def curie(node: rdflib.term.Node) -> str:
+    """Render an IRI as prefix:local where the prefix is known, else as <IRI>."""
+    if isinstance(node, BNode):
+        return "[]"  # blank node ids differ between runs; never leak them
+    text = str(node)
+    # Longest namespace first, so a more specific namespace wins.
+    for prefix, ns in sorted(PREFIXES.items(), key=lambda kv: -len(kv[1])):
+        if text.startswith(ns):
+            local = text[len(ns):]
+            if local == "" or _LOCAL_NAME.match(local):
+                return f"{prefix}:{local}"
+    return f"<{text}>"
+
+
+def _render_value(node: rdflib.term.Node) -> str:
+    """A value as a curator would write it in Turtle: "text", "text"@en, "1"^^xsd:integer, hipkg:X."""
+    if isinstance(node, Literal):
+        lexical = str(node).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        if node.language:
+            return f'"{lexical}"@{node.language}'
+        if node.datatype is None or node.datatype == XSD.string:
+            return f'"{lexical}"'
+        return f'"{lexical}"^^{curie(node.datatype)}'
+    return curie(node)
+
+
+def _render_path(path: rdflib.term.Node, graph: Graph) -> str:
+    """A SHACL property path in SPARQL property-path syntax (p, ^p, p/q, (p|q), p*)."""
+    if not isinstance(path, BNode):
+        return curie(path)
+    if (path, RDF.first, None) in graph:
+        return "/".join(_render_path(p, graph) for p in Collection(graph, path))
+    for predicate, template in (
+        (SH.inversePath, "^{}"),
+        (SH.zeroOrMorePath, "{}*"),
+        (SH.oneOrMorePath, "{}+"),
+        (SH.zeroOrOnePath, "{}?"),
+    ):
+        inner = graph.value(path, predicate)
+        if inner is not None:
+            return template.format(_render_path(inner, graph))
+    alternatives = graph.value(path, SH.alternativePath)
+    if alternatives is not None:
+        return "(" + "|".join(_render_path(p, graph) for p in Collection(graph, alternatives)) + ")"
+    return "[]"
+
+
+def _render_shape(shape: rdflib.term.Node, shapes: Graph) -> str:
+    """Name a shape by its IRI; a blank property shape by its parent shape plus its path.
+
+    Blank node labels are meaningless to a curator and unstable between runs, so
+    "_:b123" must never appear in a report.
+    """
+    if not isinstance(shape, BNode):
+        return curie(shape)
+    parent = next(iter(sorted(shapes.subjects(SH.property, shape), key=str)), None)
+    path = shapes.value(shape, SH.path)
+    path_text = _render_path(path, shapes) if path is not None else None
+    if parent is None:
+        return f"[]/{path_text}" if path_text else "[]"
+    parent_text = _render_shape(parent, shapes)
+    return f"{parent_text}/{path_text}" if path_text else parent_text
+
+
+def _message(results: Graph, result: rdflib.term.Node) -> str:
+    """The English message if there are several; deterministic otherwise."""
+    messages = sorted(
+        results.objects(result, SH.resultMessage),
+        key=lambda m: (getattr(m, "language", None) not in (None, "en"), str(m)),
+    )
+    return str(messages[0]) if messages else ""
+
+
+def _severity(node: rdflib.term.Node | None) -> str:
+    if node is None:
+        return "Violation"
+    text = str(node)
+    return text[len(str(SH)):] if text.startswith(str(SH)) else curie(node)
+
+
+def _sort_key(r: ValidationResult) -> tuple:
+    return (
+        _SEVERITY_RANK.get(r.severity, len(_SEVERITY_RANK)),
+        r.focus_node,
+        r.path or "",
+        r.message,
+        r.value or "",
+        r.source_shape,
+    )
+
+
+def run_shacl(data: Graph, shapes: Graph, ontology: Graph | None = None) -> ValidationReport:
+    """Validate `data` against `shapes`, with `ontology` supplying rdfs:subClassOf.
+
+    No inference is run: class targets and sh:class still see subclasses because
+    pyshacl mixes the ontology into a *copy* of the data graph (inplace=False), which
+    also guarantees the caller's graphs are left untouched. advanced=True enables the
+    SHACL-SPARQL quote checks.
+    """
+    _conforms, results_graph, _text = pyshacl.validate(
+        data,
+        shacl_graph=shapes,
+        ont_graph=ontology,
+        inference="none",
+        allow_warnings=True,
+        advanced=True,
+        inplace=False,
+    )
+    results: list[ValidationResult] = []
+    for result in results_graph.subjects(RDF.type, SH.ValidationResult):
+        focus = results_graph.value(result, SH.focusNode)
+        path = results_graph.value(result, SH.resultPath)
+        value = results_graph.value(result, SH.value)
+        source = results_graph.value(result, SH.sourceShape)
+        # Paths and shapes are blank-node structures of the shapes graph; read them
+        # there, falling back to the results graph (pyshacl may copy them).
+        path_graph = results_graph if (path, None, None) in results_graph else shapes
+        shape_graph = shapes if (source, None, None) in shapes else results_graph
+        results.append(
+            ValidationResult(
+                severity=_severity(results_graph.value(result, SH.resultSeverity)),
+                focus_node=_render_value(focus) if focus is not None else "[]",
+                path=_render_path(path, path_graph) if path is not None else None,
+                value=_render_value(value) if value is not None else None,
+                message=_message(results_graph, result),
+                source_shape=_render_shape(source, shape_graph) if source is not None else "[]",
+            )
+        )
+    ordered = tuple(sorted(set(results), key=_sort_key))
+    return ValidationReport(
+        conforms=not any(r.severity == "Violation" for r in ordered),
+        results=ordered,
+    )
