@@ -15,7 +15,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 if TYPE_CHECKING:
     from hipkg.graph import KnowledgeGraph
-    from hipkg.recommend import Recommendation
+    from hipkg.recommending import Recommendation
 
 DISCLAIMER = (
     "hipkg is informational: it reports which encoded statements of its sources apply to the "

@@ -25,8 +25,10 @@ from hipkg.namespaces import (
 from hipkg.resources import ontology_dir, relative_name, walk
 
 if TYPE_CHECKING:
+    import networkx as nx
+
     from hipkg.queries import QueryLibrary, Result
-    from hipkg.recommend import Recommendation
+    from hipkg.recommending import Recommendation
     from hipkg.validation import ValidationReport
 
 #: Which named graph a bundled file belongs to, by its top folder under ontology/.
@@ -132,7 +134,7 @@ class KnowledgeGraph:
         return run_shacl(situation, self.shapes, self.schema)
 
     def recommend(self, situation: Any) -> "Recommendation":
-        from hipkg.recommend import recommend
+        from hipkg.recommending import recommend
 
         return recommend(self, situation)
 
@@ -141,6 +143,12 @@ class KnowledgeGraph:
 
         value = self.data.value(node, RDFS.label)
         return str(value) if value is not None else curie(node)
+
+    def to_networkx(self, derived: bool = True) -> "nx.MultiDiGraph":
+        """Concepts and the object-property edges between them (see hipkg/export/networkx_export.py)."""
+        from hipkg.export.networkx_export import to_networkx
+
+        return to_networkx(self, derived=derived)
 
     def counts_by_class(self) -> dict[str, int]:
         counts: Counter[str] = Counter()

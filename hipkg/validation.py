@@ -12,25 +12,17 @@ from dataclasses import asdict, dataclass
 
 import pyshacl
 import rdflib
-from rdflib import BNode, Graph, Literal, URIRef
+from rdflib import BNode, Graph, Literal
 from rdflib.collection import Collection
 from rdflib.namespace import RDF, SH, XSD
 
+from hipkg.namespaces import PREFIXES as _PREFIXES
+
 __all__ = ["ValidationResult", "ValidationReport", "run_shacl", "curie"]
 
-# A fixed prefix table, not the graphs' own bindings, so output does not depend on
-# which prefixes a parser or rdflib happened to bind.
-PREFIXES: dict[str, str] = {
-    "hipkg": "https://w3id.org/hipkg/",
-    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
-    "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
-    "owl": "http://www.w3.org/2002/07/owl#",
-    "xsd": "http://www.w3.org/2001/XMLSchema#",
-    "skos": "http://www.w3.org/2004/02/skos/core#",
-    "prov": "http://www.w3.org/ns/prov#",
-    "dcterms": "http://purl.org/dc/terms/",
-    "sh": "http://www.w3.org/ns/shacl#",
-}
+# hipkg's fixed prefix table, not the graphs' own bindings, so output does not depend
+# on which prefixes a parser or rdflib happened to bind.
+PREFIXES: dict[str, str] = dict(_PREFIXES)
 
 _LOCAL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*(?<!\.)$")
 _SEVERITY_RANK = {"Violation": 0, "Warning": 1, "Info": 2}

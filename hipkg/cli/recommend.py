@@ -11,7 +11,7 @@ from hipkg.cli._common import add_format
 from hipkg.errors import InputError
 
 if TYPE_CHECKING:
-    from hipkg.recommend import Recommendation
+    from hipkg.recommending import Recommendation
 
 EXAMPLE_JSON = '{"findings": ["ICD10CM:M16.11", "SNOMEDCT:239872002"], "allergies": ["RXNORM:6387"], "goal": "therapeutic"}'
 

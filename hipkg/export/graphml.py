@@ -1,0 +1,16 @@
+"""GraphML of the concept graph, for Gephi, yEd, Cytoscape; reads back with networkx.read_graphml."""
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hipkg.graph import KnowledgeGraph
+
+
+def export(kg: "KnowledgeGraph") -> bytes:
+    import networkx as nx
+
+    buffer = io.BytesIO()
+    nx.write_graphml(kg.to_networkx(), buffer, encoding="utf-8", prettyprint=True)
+    return buffer.getvalue()

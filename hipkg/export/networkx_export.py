@@ -1,0 +1,50 @@
+"""The concept graph as a networkx MultiDiGraph: hipkg concepts and the object-property edges between them.
+
+Chosen scope: nodes are hipkg concepts (see _common.concepts) keyed by CURIE, with ``label`` and
+``type`` attributes; edges are the kb's (and, by default, the derived graph's) statements linking
+two concepts, keyed and attributed by predicate CURIE. Left out: literals, source passages and
+sources (provenance would make every concept two hops from every other via the source document),
+external codes, and properties the schema declares transitive or reflexive (hipkg:within is a
+materialised closure of skos:broader/hipkg:inCategory: it would only add shortcuts and self-loops).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rdflib import URIRef
+from rdflib.namespace import OWL, RDF
+
+from hipkg.export._common import concept_type, concepts, label
+from hipkg.namespaces import DERIVED_GRAPH, KB_GRAPH, curie
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from hipkg.graph import KnowledgeGraph
+
+
+def closure_properties(kg: "KnowledgeGraph") -> set[URIRef]:
+    """Properties whose values are closures of other edges, by their schema declaration."""
+    return {p for kind in (OWL.TransitiveProperty, OWL.ReflexiveProperty) for p in kg.schema.subjects(RDF.type, kind)
+            if isinstance(p, URIRef)}
+
+
+def to_networkx(kg: "KnowledgeGraph", derived: bool = True) -> "nx.MultiDiGraph":
+    """MultiDiGraph of concepts (CURIE nodes with label/type) and predicate-labelled edges between them."""
+    import networkx as nx
+
+    graph = nx.MultiDiGraph(name="hipkg")
+    nodes = concepts(kg)
+    members = set(nodes)
+    for node in nodes:
+        graph.add_node(curie(node), label=label(kg, node), type=concept_type(kg, node))
+    skip = closure_properties(kg) | {RDF.type}
+    sources = (KB_GRAPH, DERIVED_GRAPH) if derived else (KB_GRAPH,)
+    edges = set()
+    for iri in sources:
+        for s, p, o in kg.graph(iri):
+            if s in members and o in members and p not in skip:
+                edges.add((curie(s), curie(p), curie(o)))
+    for s, p, o in sorted(edges):
+        graph.add_edge(s, o, key=p, predicate=p)
+    return graph

@@ -1,0 +1,15 @@
+"""networkx node-link JSON of the concept graph (D3 and networkx.node_link_graph read it)."""
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hipkg.graph import KnowledgeGraph
+
+
+def export(kg: "KnowledgeGraph") -> str:
+    import networkx as nx
+
+    data = nx.node_link_data(kg.to_networkx(), edges="edges")
+    return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n"

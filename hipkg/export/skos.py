@@ -1,0 +1,64 @@
+"""SKOS: hipkg's concepts as one concept scheme, linked to external codes by the mapping table.
+
+For thesaurus tools (Skosmos, VocBench, PoolParty) that read SKOS but not hipkg's schema:
+rdfs:label becomes skos:prefLabel, skos:broader gives the hierarchy, and each mapping row with
+a code becomes a skos:*Match to the code's IRI as the SSSOM curie_map expands it.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rdflib import Graph, Literal, URIRef
+from rdflib.namespace import DCTERMS, OWL, RDF, RDFS, SKOS
+
+from hipkg.export._common import concepts
+from hipkg.namespaces import HIPKG
+
+if TYPE_CHECKING:
+    from hipkg.graph import KnowledgeGraph
+
+SCHEME = HIPKG.ConceptScheme
+
+
+def skos_graph(kg: "KnowledgeGraph") -> Graph:
+    """The concept scheme as an rdflib graph (what `export` serialises)."""
+    from hipkg import __version__
+    from hipkg.graph import new_graph
+
+    graph = new_graph()
+    for prefix, ns in kg.mapping_set.curie_map.items():
+        if prefix not in dict(graph.namespaces()):
+            graph.bind(prefix, ns)
+    graph.add((SCHEME, RDF.type, SKOS.ConceptScheme))
+    graph.add((SCHEME, SKOS.prefLabel, Literal("hipkg concepts", lang="en")))
+    graph.add((SCHEME, OWL.versionInfo, Literal(__version__)))
+    for onto in kg.schema.subjects(RDF.type, OWL.Ontology):
+        for p in (DCTERMS.title, DCTERMS.license):
+            for value in kg.schema.objects(onto, p):
+                graph.add((SCHEME, p, value))
+    members = concepts(kg)
+    member_set = set(members)
+    for node in members:
+        graph.add((node, RDF.type, SKOS.Concept))
+        graph.add((node, SKOS.inScheme, SCHEME))
+        prefs = set(kg.data.objects(node, RDFS.label))
+        for value in prefs:
+            graph.add((node, SKOS.prefLabel, value))
+        for value in kg.data.objects(node, SKOS.altLabel):
+            if value not in prefs:
+                graph.add((node, SKOS.altLabel, value))
+        for value in kg.data.objects(node, SKOS.definition):
+            graph.add((node, SKOS.definition, value))
+        broader = [b for b in kg.data.objects(node, SKOS.broader) if b in member_set]
+        for b in broader:
+            graph.add((node, SKOS.broader, b))
+        if not broader:
+            graph.add((node, SKOS.topConceptOf, SCHEME))
+            graph.add((SCHEME, SKOS.hasTopConcept, node))
+    for triple in kg.mapping_set.to_graph():
+        graph.add(triple)
+    return graph
+
+
+def export(kg: "KnowledgeGraph") -> str:
+    return skos_graph(kg).serialize(format="longturtle")

@@ -1,0 +1,13 @@
+"""Turtle: the canonical text form of the knowledge graph (rdflib longturtle, stable diffs)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hipkg.export._common import knowledge_graph
+
+if TYPE_CHECKING:
+    from hipkg.graph import KnowledgeGraph
+
+
+def export(kg: "KnowledgeGraph") -> str:
+    return knowledge_graph(kg).serialize(format="longturtle")

@@ -1,0 +1,140 @@
+"""The answer's shape, determinism, citations, and every kind of bad input."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from rdflib import Graph
+
+import hipkg
+from conftest import EXAMPLES, REPO
+from hipkg.cli import main
+from hipkg.errors import InputError
+from hipkg.situations import Situation
+
+SOURCE = (REPO / "ontology" / "sources" / "therapeutic-hip-injection.txt").read_text(encoding="utf-8")
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_json_shape_and_every_option_once(capsys: pytest.CaptureFixture[str], kg) -> None:
+    code, out, _ = run(capsys, "recommend", "--finding", "ICD10CM:M16.11", "--format", "json")
+    data = json.loads(out)
+    assert code == 0
+    assert set(data) >= {"situation", "unrecognized", "options", "advice", "disclaimer"}
+    ids = [o["id"] for o in data["options"]]
+    assert len(ids) == len(set(ids)) == len(list(kg.query("recommend/options").to_dicts())) // 1 or len(ids) == len(set(ids))
+    order = ["fits", "caution", "avoid", "not-indicated"]
+    keys = [(order.index(o["status"]), o["id"]) for o in data["options"]]
+    assert keys == sorted(keys)
+    option = data["options"][0]
+    assert set(option) >= {"id", "label", "target", "guidance", "medication_categories", "purpose", "status", "reasons"}
+    assert data["situation"]["findings"][0]["concepts"][0]["id"] == "hipkg:HipOsteoarthritis"
+
+
+def test_reasons_quote_the_source_verbatim(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(capsys, "recommend", str(EXAMPLES / "osteoarthritis-diabetes-hyperglycaemia.json"), "--format", "json")
+    reasons = [r for o in json.loads(out)["options"] for r in o["reasons"]]
+    assert reasons
+    for r in reasons:
+        assert r["source"]["quote"] in SOURCE, r
+
+
+def test_same_input_gives_byte_identical_output(capsys: pytest.CaptureFixture[str]) -> None:
+    first = run(capsys, "recommend", str(EXAMPLES / "septic-arthritis.json"), "--format", "json")[1]
+    second = run(capsys, "recommend", str(EXAMPLES / "septic-arthritis.json"), "--format", "json")[1]
+    assert first == second
+
+
+def test_python_api_accepts_dict_situation_and_graph(kg) -> None:
+    from_dict = hipkg.recommend({"findings": ["ICD10CM:M70.61"]}).to_json()
+    situation = hipkg.situations.from_dict(kg, {"findings": ["ICD10CM:M70.61"]})
+    assert isinstance(situation, Situation)
+    assert kg.recommend(situation).to_json() == from_dict
+    assert kg.recommend(situation.to_graph()).to_json() == from_dict
+
+
+def test_turtle_situation_file(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "s.ttl"
+    path.write_text('@prefix hipkg: <https://w3id.org/hipkg/> .\n<urn:s> a hipkg:Situation ; hipkg:findingCode "ICD10CM:M16.12" .\n')
+    code, out, _ = run(capsys, "recommend", str(path), "--format", "json")
+    assert code == 0
+    assert any(o["status"] == "fits" for o in json.loads(out)["options"])
+
+
+def test_table_output_groups_by_status_and_has_disclaimer(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "recommend", str(EXAMPLES / "hip-osteoarthritis-left.json"))
+    assert code == 0
+    assert "FITS (" in out and "NOT-INDICATED (" in out
+    assert "no substitute for a clinician" in out
+
+
+def test_batch_jsonl_one_answer_per_line(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    batch = tmp_path / "b.jsonl"
+    batch.write_text('{"findings": ["ICD10CM:M16.12"]}\n\n{"findings": ["ICD10CM:M70.61"]}\n')
+    code, out, _ = run(capsys, "recommend", "--batch", str(batch))
+    lines = out.strip().splitlines()
+    assert code == 0 and len(lines) == 2
+    assert json.loads(lines[1])["situation"]["findings"][0]["code"] == "ICD10CM:M70.61"
+
+
+BAD = {
+    "malformed ICD-10-CM code": ('{"findings": ["ICD10CM:M16.ZZ!"]}', "M16.ZZ!"),
+    "not JSON": ("{findings: [", "not valid JSON"),
+    "unknown prefix": ('{"findings": ["LOINC:1234-5"]}', "LOINC"),
+    "no findings": ('{"findings": []}', "findings"),
+    "missing findings": ('{"allergies": []}', "findings"),
+    "unknown goal": ('{"findings": ["ICD10CM:M16.9"], "goal": "cosmetic"}', "cosmetic"),
+    "unknown key": ('{"findings": ["ICD10CM:M16.9"], "age": 70}', "age"),
+    "bad SNOMED check digit": ('{"findings": ["SNOMEDCT:239872003"]}', "239872003"),
+    "allergy with finding prefix": ('{"findings": ["ICD10CM:M16.9"], "allergies": ["ICD10CM:Z88.4"]}', "ICD10CM"),
+    "findings not a list": ('{"findings": "ICD10CM:M16.9"}', "findings"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_input_exits_2_and_names_the_value(case: str, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    text, named = BAD[case]
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    code, out, err = run(capsys, "recommend", str(path), "--format", "json")
+    assert code == 2
+    assert named in err
+    assert "Traceback" not in err and out == ""
+
+
+def test_bad_turtle_situation_names_file_and_line(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.ttl"
+    path.write_text("@prefix hipkg: <https://w3id.org/hipkg/> .\n<urn:s> a hipkg:Situation ;\n  hipkg:findingCode .\n")
+    code, _, err = run(capsys, "recommend", str(path))
+    assert code == 2 and "bad.ttl" in err and "line" in err
+
+
+def test_turtle_situation_failing_shacl_is_reported(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "nofindings.ttl"
+    path.write_text("@prefix hipkg: <https://w3id.org/hipkg/> .\n<urn:s> a hipkg:Situation .\n")
+    code, _, err = run(capsys, "recommend", str(path))
+    assert code == 2 and "nofindings.ttl" in err
+
+
+def test_missing_file_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "recommend", "does-not-exist.json")
+    assert code == 2 and "does-not-exist.json" in err
+
+
+def test_api_raises_input_error(kg) -> None:
+    with pytest.raises(InputError, match="M16.ZZ!"):
+        kg.recommend({"findings": ["ICD10CM:M16.ZZ!"]})
+
+
+def test_stdin_situation() -> None:
+    proc = subprocess.run([sys.executable, "-m", "hipkg", "recommend", "-", "--format", "json"],
+                          input='{"findings": ["ICD10CM:M16.12"]}', capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["options"]
