@@ -1,0 +1,97 @@
+"""The command line: validate exit codes and messages, info, version, help on every command."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import hipkg
+from hipkg.cli import COMMANDS, main
+
+FIXTURES = Path(__file__).parent / "fixtures" / "validate"
+
+BROKEN = {
+    "contraindication-without-scope.ttl": ("hipkg:ContraindicationWithoutScope", "scope"),
+    "statement-without-source.ttl": ("hipkg:UnsourcedPro", "source"),
+    "quote-not-in-source.ttl": ("Passage_InventedCon", "quote"),
+}
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_validate_bundled_graph_conforms(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "validate")
+    assert code == 0 and "conforms" in out
+
+
+def test_validate_good_addition_conforms(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "validate", str(FIXTURES / "good-addition.ttl"))[0] == 0
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_validate_broken_file_exits_1_and_names_the_problem(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    focus, word = BROKEN[name]
+    code, out, _ = run(capsys, "validate", str(FIXTURES / name), "--format", "json")
+    report = json.loads(out)
+    assert code == 1 and report["conforms"] is False
+    hits = [r for r in report["results"] if r["severity"] == "Violation" and (focus in r["focus_node"] or focus in (r["value"] or ""))]
+    assert hits, report["results"]
+    assert any(word in r["message"].lower() for r in hits), [r["message"] for r in hits]
+
+
+def test_validate_broken_turtle_exits_2_naming_file_and_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "validate", str(FIXTURES / "broken.ttl"))
+    assert code == 2 and "broken.ttl" in err and "line" in err and "Traceback" not in err
+
+
+def test_validate_missing_file_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "validate", "no-such-file.ttl")
+    assert code == 2 and "no-such-file.ttl" in err
+
+
+def test_info_counts_sources_and_version(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "info", "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and data["version"] == hipkg.__version__
+    assert data["counts"]["hipkg:Contraindication"] >= 18
+    assert {s["id"] for s in data["sources"]} >= {"hipkg:Source_TherapeuticHipInjection"}
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and hipkg.__version__ in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_help_on_every_command(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0 and "usage: hipkg" in out and len(out) > 200
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["frobnicate"])
+    assert exit_.value.code == 2
+
+
+def test_fmt_check_reports_a_non_canonical_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "x.ttl"
+    f.write_text("@prefix hipkg: <https://w3id.org/hipkg/> .\nhipkg:b hipkg:p hipkg:c . hipkg:a hipkg:p hipkg:c .\n")
+    assert run(capsys, "fmt", "--check", str(f))[0] == 1
+    assert run(capsys, "fmt", str(f))[0] == 0
+    assert run(capsys, "fmt", "--check", str(f))[0] == 0
+
+
+def test_console_script_runs_without_traceback() -> None:
+    proc = subprocess.run([sys.executable, "-m", "hipkg", "recommend", "--finding", "ICD10CM:M16.ZZ!"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 2 and "M16.ZZ!" in proc.stderr and "Traceback" not in proc.stderr
