@@ -6,6 +6,9 @@ two concepts, keyed and attributed by predicate CURIE. Left out: literals, sourc
 sources (provenance would make every concept two hops from every other via the source document),
 external codes, and properties the schema declares transitive or reflexive (hipkg:within is a
 materialised closure of skos:broader/hipkg:inCategory: it would only add shortcuts and self-loops).
+From the derived graph only its new nodes (injection options) and their defining edges (target,
+regimen, guidance, purpose) are taken; derived facts about kb concepts (hipkg:appliesToOption,
+1,000+ rule-to-option edges computable from scope and option parts) would swamp degree and paths.
 """
 from __future__ import annotations
 
@@ -39,11 +42,15 @@ def to_networkx(kg: "KnowledgeGraph", derived: bool = True) -> "nx.MultiDiGraph"
     for node in nodes:
         graph.add_node(curie(node), label=label(kg, node), type=concept_type(kg, node))
     skip = closure_properties(kg) | {RDF.type}
-    sources = (KB_GRAPH, DERIVED_GRAPH) if derived else (KB_GRAPH,)
+    derived_graph = kg.graph(DERIVED_GRAPH)
+    new_nodes = set(derived_graph.subjects(RDF.type, None))
     edges = set()
-    for iri in sources:
-        for s, p, o in kg.graph(iri):
-            if s in members and o in members and p not in skip:
+    for s, p, o in kg.graph(KB_GRAPH):
+        if s in members and o in members and p not in skip:
+            edges.add((curie(s), curie(p), curie(o)))
+    if derived:
+        for s, p, o in derived_graph:
+            if s in new_nodes and s in members and o in members and p not in skip:
                 edges.add((curie(s), curie(p), curie(o)))
     for s, p, o in sorted(edges):
         graph.add_edge(s, o, key=p, predicate=p)

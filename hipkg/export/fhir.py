@@ -1,0 +1,213 @@
+"""FHIR R4 JSON: hipkg as a CodeSystem, its mapping table as ConceptMaps, rule triggers as ValueSets, in one Bundle.
+
+Everything is generated from the graph and the SSSOM table. The per-system table below is
+terminology metadata (canonical system URIs and code forms), not clinical knowledge.
+"""
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Iterable, NamedTuple
+
+from rdflib import URIRef
+from rdflib.namespace import RDF, SKOS
+
+from hipkg.export._common import alt_labels, concept_type, concepts, definition, label, local_name
+from hipkg.namespaces import HIPKG, curie
+
+if TYPE_CHECKING:
+    from hipkg.graph import KnowledgeGraph
+    from hipkg.mappings import Mapping
+
+BASE = "https://w3id.org/hipkg/fhir"
+CODESYSTEM_URL = f"{BASE}/CodeSystem/hipkg"
+#: SNOMED CT's designation use code for a synonym.
+SYNONYM_USE = {"system": "http://snomed.info/sct", "code": "900000000000013009", "display": "Synonym"}
+
+
+class TargetSystem(NamedTuple):
+    url: str
+    title: str
+    keep_prefix: bool  # OBO-style codes keep their prefix ("MONDO:0005178"), the others are bare
+
+
+#: SSSOM prefix -> canonical FHIR system (HL7 Terminology / FHIR R4 names where they exist).
+SYSTEMS: dict[str, TargetSystem] = {
+    "SNOMEDCT": TargetSystem("http://snomed.info/sct", "SNOMED CT", False),
+    "ICD10CM": TargetSystem("http://hl7.org/fhir/sid/icd-10-cm", "ICD-10-CM", False),
+    "RXNORM": TargetSystem("http://www.nlm.nih.gov/research/umls/rxnorm", "RxNorm", False),
+    "ATC": TargetSystem("http://www.whocc.no/atc", "ATC", False),
+    "MONDO": TargetSystem("http://purl.obolibrary.org/obo/mondo.owl", "Mondo Disease Ontology", True),
+    "UBERON": TargetSystem("http://purl.obolibrary.org/obo/uberon.owl", "Uberon", True),
+    "FMA": TargetSystem("http://purl.obolibrary.org/obo/fma.owl", "Foundational Model of Anatomy", True),
+    "MESH": TargetSystem("https://www.nlm.nih.gov/mesh", "MeSH", False),
+    "UMLS": TargetSystem("http://terminology.hl7.org/CodeSystem/umls", "UMLS", False),
+}
+
+#: SKOS mapping predicate -> R4 ConceptMapEquivalence (read "the target is <equivalence> the source").
+#: closeMatch -> inexact follows the sssom toolkit's FHIR writer; inexact and narrower need a comment.
+EQUIVALENCE = {
+    "skos:exactMatch": "equivalent",
+    "skos:closeMatch": "inexact",
+    "skos:broadMatch": "wider",
+    "skos:narrowMatch": "narrower",
+    "skos:relatedMatch": "relatedto",
+}
+NEEDS_COMMENT = {"inexact", "narrower"}
+
+
+def _system(prefix: str, kg: "KnowledgeGraph") -> TargetSystem:
+    if prefix in SYSTEMS:
+        return SYSTEMS[prefix]
+    return TargetSystem(kg.mapping_set.curie_map.get(prefix, prefix), prefix, False)
+
+
+def _slug(prefix: str) -> str:
+    return prefix.lower().replace("_", "-")
+
+
+def codesystem(kg: "KnowledgeGraph") -> dict[str, Any]:
+    """All hipkg concepts, flat, with skos:broader as the `parent` property (poly-hierarchy allowed)."""
+    from hipkg import __version__
+
+    nodes = concepts(kg)
+    members = set(nodes)
+    entries = []
+    for node in nodes:
+        concept: dict[str, Any] = {"code": local_name(node), "display": label(kg, node)}
+        if text := definition(kg, node):
+            concept["definition"] = text
+        if synonyms := alt_labels(kg, node):
+            concept["designation"] = [{"language": "en", "use": SYNONYM_USE, "value": s} for s in synonyms]
+        props: list[dict[str, Any]] = [{"code": "type", "valueString": concept_type(kg, node)}]
+        props += [{"code": "parent", "valueCode": local_name(b)}
+                  for b in sorted(kg.data.objects(node, SKOS.broader), key=str) if b in members]
+        concept["property"] = props
+        entries.append(concept)
+    return {
+        "resourceType": "CodeSystem",
+        "id": "hipkg",
+        "url": CODESYSTEM_URL,
+        "version": __version__,
+        "name": "Hipkg",
+        "title": "hipkg concepts",
+        "status": "active",
+        "experimental": False,
+        "description": "Concepts of the hipkg knowledge graph of therapeutic hip injections. Informational only.",
+        "caseSensitive": True,
+        # skos:broader mixes is-a and grouping links, which is what grouped-by means.
+        "hierarchyMeaning": "grouped-by",
+        "content": "complete",
+        "count": len(entries),
+        "property": [
+            {"code": "parent", "uri": "http://hl7.org/fhir/concept-properties#parent", "type": "code",
+             "description": "skos:broader"},
+            {"code": "type", "type": "string", "description": "hipkg class of the concept (CURIE)"},
+        ],
+        "concept": entries,
+    }
+
+
+def _elements(rows: Iterable["Mapping"], kg: "KnowledgeGraph", prefix: str | None) -> list[dict[str, Any]]:
+    """ConceptMap elements grouped by hipkg code, one target per mapping row."""
+    elements: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        code = row.subject_id.split(":", 1)[1] if row.subject_id.startswith("hipkg:") else row.subject_id
+        element = elements.setdefault(code, {"code": code, "display": row.subject_label, "target": []})
+        if prefix is None:
+            target: dict[str, Any] = {"equivalence": "unmatched"}
+        else:
+            local = row.object_id.split(":", 1)[1]
+            target = {"code": row.object_id if _system(prefix, kg).keep_prefix else local,
+                      "equivalence": EQUIVALENCE.get(row.predicate_id, "relatedto")}
+            if row.object_label:
+                target["display"] = row.object_label
+        comment = row.comment or (f"{row.predicate_id} in the hipkg mapping table"
+                                  if target["equivalence"] in NEEDS_COMMENT else "")
+        if comment:
+            target["comment"] = comment
+        element["target"].append(target)
+    for element in elements.values():
+        if not element["display"]:
+            del element["display"]
+    return [elements[k] for k in sorted(elements)]
+
+
+def conceptmaps(kg: "KnowledgeGraph") -> list[dict[str, Any]]:
+    """One ConceptMap per target system, plus one of unmatched (sssom:NoTermFound) rows."""
+    from hipkg import __version__
+
+    by_prefix: dict[str | None, list["Mapping"]] = {}
+    for row in kg.mapping_set.mappings:
+        by_prefix.setdefault(None if row.is_no_term_found else row.object_id.split(":", 1)[0], []).append(row)
+    order = [p for p in SYSTEMS if p in by_prefix] + sorted(p for p in by_prefix if p and p not in SYSTEMS)
+    maps = []
+    for prefix in order + ([None] if None in by_prefix else []):
+        slug = "unmatched" if prefix is None else _slug(prefix)
+        group: dict[str, Any] = {"source": CODESYSTEM_URL, "sourceVersion": __version__}
+        if prefix is None:
+            title = "hipkg concepts with no code found (sssom:NoTermFound)"
+        else:
+            system = _system(prefix, kg)
+            group["target"] = system.url
+            title = f"hipkg to {system.title}"
+        group["element"] = _elements(by_prefix[prefix], kg, prefix)
+        maps.append({
+            "resourceType": "ConceptMap",
+            "id": f"hipkg-{slug}",
+            "url": f"{BASE}/ConceptMap/hipkg-{slug}",
+            "version": __version__,
+            "name": "Hipkg" + ("Unmatched" if prefix is None else prefix.title().replace("_", "")),
+            "title": title,
+            "status": "active",
+            "experimental": False,
+            "description": "Generated from the hipkg SSSOM mapping table.",
+            "sourceUri": CODESYSTEM_URL,
+            "group": [group],
+        })
+    return maps
+
+
+def _valueset(kg: "KnowledgeGraph", slug: str, title: str, rule_class: URIRef, predicates: tuple[URIRef, ...]) -> dict[str, Any]:
+    from hipkg import __version__
+
+    rules = set(kg.data.subjects(RDF.type, rule_class))
+    triggers = {o for r in rules for p in predicates for o in kg.data.objects(r, p) if isinstance(o, URIRef)}
+    return {
+        "resourceType": "ValueSet",
+        "id": slug,
+        "url": f"{BASE}/ValueSet/{slug}",
+        "version": __version__,
+        "name": "".join(w.title() for w in slug.split("-")),
+        "title": title,
+        "status": "active",
+        "experimental": False,
+        "description": f"hipkg concepts that trigger a {curie(rule_class)} ({', '.join(curie(p) for p in predicates)}).",
+        "compose": {"include": [{
+            "system": CODESYSTEM_URL,
+            "version": __version__,
+            "concept": [{"code": local_name(t), "display": label(kg, t)} for t in sorted(triggers, key=str)],
+        }]},
+    }
+
+
+def valuesets(kg: "KnowledgeGraph") -> list[dict[str, Any]]:
+    return [
+        _valueset(kg, "hipkg-indication-triggers", "hipkg indication triggers", HIPKG.Indication, (HIPKG.triggeredBy,)),
+        _valueset(kg, "hipkg-contraindication-triggers", "hipkg contraindication triggers", HIPKG.Contraindication,
+                  (HIPKG.triggeredBy, HIPKG.triggeredByAllergyTo)),
+    ]
+
+
+def bundle(kg: "KnowledgeGraph") -> dict[str, Any]:
+    """A collection Bundle: CodeSystem, ConceptMaps, ValueSets."""
+    resources = [codesystem(kg), *conceptmaps(kg), *valuesets(kg)]
+    return {
+        "resourceType": "Bundle",
+        "id": "hipkg",
+        "type": "collection",
+        "entry": [{"fullUrl": r["url"], "resource": r} for r in resources],
+    }
+
+
+def export(kg: "KnowledgeGraph") -> str:
+    return json.dumps(bundle(kg), indent=2, ensure_ascii=False) + "\n"
