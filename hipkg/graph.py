@@ -115,6 +115,46 @@ class KnowledgeGraph:
         """Run a library query (queries/NAME.rq) with bound parameters."""
         return self.queries.get(name).run(self.data, **params)
 
+    def sparql(self, text: str, **bindings: Any) -> "Result":
+        """Run any SPARQL query of yours on ``data``; ``bindings`` give single values to variables (rdflib initBindings).
+
+        A binding that is an rdflib term is used as it is; a string that is an IRI in angle brackets, a full http(s)/urn
+        IRI or a CURIE with a known prefix (hipkg:Corticosteroid) becomes an IRI; anything else becomes a literal.
+        The hipkg prefixes are predeclared. Updates, SERVICE and FROM are refused as in ``hipkg query``; unlike it, this
+        runs in-process with no timeout.
+        """
+        from rdflib import Variable
+        from rdflib.plugins.sparql import prepareQuery
+        from rdflib.term import Node
+
+        from hipkg.queries import Result, expand
+        from hipkg.safety import check_query
+
+        check_query(text, name="sparql")
+
+        init: dict[Variable, Node] = {}
+        for name, value in bindings.items():
+            if isinstance(value, Node):
+                init[Variable(name)] = value
+                continue
+            try:
+                init[Variable(name)] = expand(value) if isinstance(value, str) else Literal(value)
+            except InputError:
+                init[Variable(name)] = Literal(value)
+        try:
+            prepared = prepareQuery(text, initNs=PREFIXES)
+            answer = self.data.query(prepared, initBindings=init)
+            if answer.type == "SELECT":
+                return Result("SELECT", tuple(str(v) for v in answer.vars), tuple(tuple(row) for row in answer))
+        except Exception as exc:  # rdflib raises ParseException, ValueError, ...
+            raise InputError(f"sparql: {' '.join(str(exc).split())[:400]}") from exc
+        if answer.type == "ASK":
+            return Result("ASK", boolean=bool(answer.askAnswer))
+        out = new_graph()
+        for triple in answer:
+            out.add(triple)
+        return Result(answer.type, graph=out)
+
     def validate(self, extra: Iterable[Graph] = ()) -> "ValidationReport":
         """SHACL-validate the knowledge base (plus any extra graphs) without mutating anything."""
         from hipkg.validation import run_shacl

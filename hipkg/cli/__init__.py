@@ -18,6 +18,10 @@ COMMANDS = {
     "validate": "validate",
     "info": "info",
     "fmt": "fmt",
+    "export": "export",
+    "graph": "graph",
+    "queries": "query",
+    "query": "query",
 }
 
 EPILOG = f"""exit codes: 0 success (validate: conforms), 1 validation violations, 2 bad usage or input.

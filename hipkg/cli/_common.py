@@ -28,6 +28,6 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], width: int | No
     for r in rows:
         chunks = textwrap.wrap(r[-1], widths[-1]) or [""]
         lines.append("  ".join(c.ljust(w) for c, w in zip(r[:-1] + [chunks[0]], widths)).rstrip())
-        pad = " " * (fixed + (2 if len(headers) > 1 else 0))
+        pad = " " * fixed
         lines.extend((pad + c).rstrip() for c in chunks[1:])
     return "\n".join(lines)

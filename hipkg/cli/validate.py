@@ -11,7 +11,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "validate",
         help="validate the knowledge graph (and FILEs) with SHACL",
         description="Validate the bundled knowledge graph with its SHACL shapes. Turtle FILEs you give are validated "
-        "together with it (for example new statements you want to contribute).",
+        "together with it (for example new statements you want to contribute). The quality-check queries (queries/qc) "
+        "also run on the bundled graph; their findings are reported as warnings in a second table (JSON key \"qc\") "
+        "and never change the exit code.",
         epilog="exit codes: 0 conforms (warnings allowed), 1 violations, 2 unreadable or invalid input\n"
         "example: hipkg validate my-statements.ttl --format json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -26,9 +28,11 @@ def run(args: argparse.Namespace) -> int:
     from hipkg.graph import read_user_file
 
     extra = [read_user_file(f) for f in args.files]
-    report = hipkg.load().validate(extra)
+    kg = hipkg.load()
+    report = kg.validate(extra)
+    findings = quality_checks(kg)
     if args.format == "json":
-        print_json(report.to_json())
+        print_json({**report.to_json(), "qc": findings})
     else:
         if report.results:
             print(table(("severity", "focus node", "path", "value", "message"),
@@ -36,4 +40,19 @@ def run(args: argparse.Namespace) -> int:
         counts = {s: sum(r.severity == s for r in report.results) for s in ("Violation", "Warning", "Info")}
         verdict = "conforms" if report.conforms else "does not conform"
         print(f"{verdict}: {counts['Violation']} violations, {counts['Warning']} warnings, {counts['Info']} infos")
+        if findings:
+            print()
+            print(table(("quality check", "entity", "property", "value"),
+                        ((f["check"], f["entity"], f["property"] or "", f["value"] or "") for f in findings)))
+        print(f"quality checks (queries/qc, bundled graph): {len(findings)} warnings; they do not change the exit code")
     return 0 if report.conforms else 1
+
+
+def quality_checks(kg: object) -> list[dict[str, str | None]]:
+    """Rows of every queries/qc/*.rq query on the bundled graph, as warnings: check, entity, property, value."""
+    findings = []
+    for query in kg.queries.group("qc"):  # type: ignore[attr-defined]
+        for row in kg.query(query.name).to_dicts():  # type: ignore[attr-defined]
+            findings.append({"check": query.name, "entity": row.get("entity"), "property": row.get("property"),
+                             "value": row.get("value")})
+    return findings
