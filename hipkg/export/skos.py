@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rdflib import Graph, Literal, URIRef
+from rdflib import Graph, Literal
 from rdflib.namespace import DCTERMS, OWL, RDF, RDFS, SKOS
 
 from hipkg.export._common import concepts
