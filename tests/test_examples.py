@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
 import pytest
 
 from conftest import EXAMPLES
@@ -20,11 +18,6 @@ def matches(option: dict, where: dict) -> bool:
         and ("excludes" not in where or where["excludes"] not in cats)
         and ("medication" not in where or cats == [where["medication"]])
     )
-
-
-@pytest.fixture(scope="module")
-def answers(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    return {}
 
 
 def answer(name: str, capsys: pytest.CaptureFixture[str]) -> dict:

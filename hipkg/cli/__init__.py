@@ -29,19 +29,15 @@ EPILOG = f"""exit codes: 0 success (validate: conforms), 1 validation violations
 {DISCLAIMER}"""
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but usage errors say what was expected and exit 2 without a traceback (argparse's default)."""
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = argparse.ArgumentParser(
         prog="hipkg",
         description="Therapeutic hip injections as a knowledge graph: which options fit a situation, and why, with cited sources.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"hipkg {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in COMMANDS.items():
         importlib.import_module(f"hipkg.cli.{module}").register(sub)
     return parser
