@@ -14,7 +14,7 @@ from typing import Callable
 
 import networkx as nx
 import pytest
-from rdflib import Graph, URIRef
+from rdflib import Graph
 from rdflib.compare import isomorphic
 from rdflib.namespace import OWL, RDF, SH, SKOS
 
