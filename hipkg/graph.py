@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
@@ -22,9 +24,14 @@ from hipkg.namespaces import (
     SOURCES_GRAPH,
     curie,
 )
+from hipkg.engines import ENGINES
 from hipkg.resources import ontology_dir, relative_name, walk
 
+#: The graphs every query sees, as one default graph; shapes are not among them.
+DATA_GRAPHS = (SCHEMA_GRAPH, KB_GRAPH, MAPPINGS_GRAPH, DERIVED_GRAPH, SOURCES_GRAPH)
+
 if TYPE_CHECKING:
+    from hipkg.engines import Engine
     import networkx as nx
 
     from hipkg.queries import QueryLibrary, Result
@@ -73,13 +80,36 @@ def read_user_file(path: str | Path) -> Graph:
 class KnowledgeGraph:
     """The bundled knowledge graph: named graphs for schema, shapes, kb, mappings, derived.
 
-    Query and validate through this object; ``dataset`` exposes the named graphs as rdflib
-    objects for export. Shapes are never part of the data that is queried or validated.
+    Queries run on ``engine`` (Oxigraph by default, rdflib, or an external endpoint); ``dataset`` exposes
+    the named graphs as rdflib objects for validation and export and is parsed only when first used.
+    Shapes are never part of the data that is queried or validated.
     """
 
-    def __init__(self, dataset: Dataset, mapping_set: MappingSet) -> None:
-        self.dataset = dataset
+    def __init__(self, nquads: bytes, mapping_set: MappingSet, engine: str = "oxigraph", endpoint: str | None = None) -> None:
+        self.nquads = nquads
         self.mapping_set = mapping_set
+        self.engine_name = "endpoint" if endpoint else engine
+        self.endpoint = endpoint
+        if self.engine_name not in (*ENGINES, "endpoint"):
+            raise InputError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
+
+    @functools.cached_property
+    def dataset(self) -> Dataset:
+        dataset = Dataset()
+        for prefix, ns in PREFIXES.items():
+            dataset.bind(prefix, ns, replace=True)
+        dataset.parse(data=self.nquads, format="nquads")
+        return dataset
+
+    @functools.cached_property
+    def engine(self) -> "Engine":
+        from hipkg.engines import EndpointEngine, OxigraphEngine, RdflibEngine
+
+        if self.endpoint:
+            return EndpointEngine(self.endpoint)
+        if self.engine_name == "rdflib":
+            return RdflibEngine(self.data)
+        return OxigraphEngine.from_nquads(self.nquads, [str(g) for g in DATA_GRAPHS])
 
     def graph(self, iri: URIRef) -> Graph:
         return self.dataset.graph(iri)
@@ -100,7 +130,7 @@ class KnowledgeGraph:
     def data(self) -> Graph:
         """Everything a query sees: schema, kb, mappings, derived facts and source texts."""
         merged = new_graph()
-        for iri in (SCHEMA_GRAPH, KB_GRAPH, MAPPINGS_GRAPH, DERIVED_GRAPH, SOURCES_GRAPH):
+        for iri in DATA_GRAPHS:
             for triple in self.graph(iri):
                 merged.add(triple)
         return merged
@@ -113,7 +143,7 @@ class KnowledgeGraph:
 
     def query(self, name: str, **params: Any) -> "Result":
         """Run a library query (queries/NAME.rq) with bound parameters."""
-        return self.queries.get(name).run(self.data, **params)
+        return self.queries.get(name).run(self.engine, **params)
 
     def sparql(self, text: str, **bindings: Any) -> "Result":
         """Run any SPARQL query of yours on ``data``; ``bindings`` give single values to variables (rdflib initBindings).
@@ -198,37 +228,76 @@ class KnowledgeGraph:
         return dict(sorted(counts.items()))
 
 
-def _derive(data: Graph, derived: Graph) -> None:
-    """Materialise situation-independent facts (options, rule scopes) with queries/derive/*.rq."""
+def _bundle_key() -> str:
+    """Content hash of everything a load computes from: ontology files, derive queries, version."""
+    from hipkg import __version__
+    from hipkg.resources import queries_dir
+
+    digest = hashlib.sha256(__version__.encode())
+    root = ontology_dir()
+    for node in (*walk(root, ".ttl"), *walk(root, ".tsv"), *walk(root, ".txt"), *walk(queries_dir() / "derive", ".rq")):
+        digest.update(str(node).encode())
+        digest.update(node.read_bytes())
+    return digest.hexdigest()[:32]
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("HIPKG_CACHE_DIR") or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "hipkg")
+    return Path(base)
+
+
+def _read_mappings() -> MappingSet:
+    mapping_set = MappingSet(metadata={}, curie_map={}, mappings=())
+    for node in walk(ontology_dir() / "mappings", ".sssom.tsv"):
+        mapping_set = read_sssom(node.read_text(encoding="utf-8"), f"ontology/mappings/{node.name}")
+    return mapping_set
+
+
+def _build(mapping_set: MappingSet) -> bytes:
+    """Parse the bundled Turtle, add mappings and source texts, derive with queries/derive/*.rq; N-Quads out."""
+    from hipkg.engines import OxigraphEngine
     from hipkg.queries import QueryLibrary
 
-    for query in QueryLibrary.bundled().group("derive"):
-        result = query.run(data)
-        for triple in result.graph:
-            derived.add(triple)
-            data.add(triple)
-
-
-@functools.lru_cache(maxsize=1)
-def load() -> KnowledgeGraph:
-    """Load the bundled graph once per process: parse, add source texts, derive, map codes."""
     root = ontology_dir()
     dataset = Dataset()
-    for prefix, ns in PREFIXES.items():
-        dataset.bind(prefix, ns, replace=True)
     for node in walk(root, ".ttl"):
         name = relative_name(root, node)
         folder = name.split("/", 1)[0] if "/" in name else "schema"
         parse_turtle(node.read_bytes(), f"ontology/{name}", dataset.graph(_FOLDER_GRAPH.get(folder, SCHEMA_GRAPH)))
-    mapping_set = MappingSet(metadata={}, curie_map={}, mappings=())
-    for node in walk(root / "mappings", ".sssom.tsv"):
-        mapping_set = read_sssom(node.read_text(encoding="utf-8"), f"ontology/mappings/{node.name}")
-        for triple in mapping_set.to_graph():
-            dataset.graph(MAPPINGS_GRAPH).add(triple)
-    kb = dataset.graph(KB_GRAPH)
+    for triple in mapping_set.to_graph():
+        dataset.graph(MAPPINGS_GRAPH).add(triple)
     sources = dataset.graph(SOURCES_GRAPH)
-    for source, copy in kb.subject_objects(HIPKG.localCopy):
+    for source, copy in dataset.graph(KB_GRAPH).subject_objects(HIPKG.localCopy):
         sources.add((source, HIPKG.fullText, Literal((root / str(copy)).read_text(encoding="utf-8"))))
-    kg = KnowledgeGraph(dataset, mapping_set)
-    _derive(kg.data, dataset.graph(DERIVED_GRAPH))
-    return kg
+    derived = dataset.graph(DERIVED_GRAPH)
+    for query in QueryLibrary.bundled().group("derive"):
+        # Each rule sees what the earlier ones derived; Oxigraph makes the whole build take well under a second.
+        engine = OxigraphEngine.from_nquads(dataset.serialize(format="nquads", encoding="utf-8"), [str(g) for g in DATA_GRAPHS])
+        for triple in query.run(engine).graph:
+            derived.add(triple)
+    return dataset.serialize(format="nquads", encoding="utf-8")
+
+
+def bundled_nquads(mapping_set: MappingSet) -> bytes:
+    """The built graph as N-Quads, from the cache when its content key matches (the cache is only an optimisation)."""
+    path = _cache_dir() / f"graph-{_bundle_key()}.nq"
+    try:
+        return path.read_bytes()
+    except OSError:
+        pass
+    data = _build(mapping_set)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError:
+        pass  # a read-only home is fine: we just rebuild next time
+    return data
+
+
+@functools.lru_cache(maxsize=4)
+def load(engine: str = "oxigraph", endpoint: str | None = None) -> KnowledgeGraph:
+    """Load the bundled graph once per process and engine (see KnowledgeGraph)."""
+    mapping_set = _read_mappings()
+    return KnowledgeGraph(bundled_nquads(mapping_set), mapping_set, engine=engine, endpoint=endpoint)

@@ -1,6 +1,8 @@
 """Namespaces, named-graph IRIs and the prefixes every serialisation uses."""
 from __future__ import annotations
 
+import functools
+
 from rdflib import Namespace
 from rdflib.namespace import DCTERMS, OWL, PROV, RDF, RDFS, SH, SKOS, XSD
 
@@ -30,6 +32,14 @@ PREFIXES: dict[str, str] = {
 
 def curie(iri: object, prefixes: dict[str, str] = PREFIXES) -> str:
     """Shorten an IRI with the longest matching known prefix (for human and JSON output)."""
-    text = str(iri)
+    return _curie(str(iri)) if prefixes is PREFIXES else _shorten(str(iri), prefixes)
+
+
+@functools.lru_cache(maxsize=65536)
+def _curie(text: str) -> str:
+    return _shorten(text, PREFIXES)
+
+
+def _shorten(text: str, prefixes: dict[str, str]) -> str:
     best = max((p for p, ns in prefixes.items() if text.startswith(ns)), key=lambda p: len(prefixes[p]), default=None)
     return f"{best}:{text[len(prefixes[best]):]}" if best else text

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.term import Node
@@ -24,6 +24,9 @@ from rdflib.term import Node
 from hipkg.errors import InputError
 from hipkg.namespaces import PREFIXES, curie
 from hipkg.resources import queries_dir, relative_name, walk
+
+if TYPE_CHECKING:
+    from hipkg.engines import Engine
 
 _PARAM = re.compile(
     r"^#\s*param:\s*(?P<name>[A-Za-z_]\w*)\s+(?P<cols>(?:\?\w+:(?:iri|literal)\s*)+)"
@@ -115,10 +118,12 @@ class Query:
             text = _values_pattern(p).sub(lambda m, r=rows: f"{m.group('head')}{{ {r} }}", text)
         return text
 
-    def run(self, graph: Graph, **values: Any) -> Result:
-        return execute(graph, self.bind(**values), self.name)
+    def run(self, engine: "Engine", **values: Any) -> Result:
+        """Bind the values and run on an engine (hipkg.engines: Oxigraph, rdflib, or an endpoint)."""
+        return engine.execute(self.bind(**values), self.name)
 
 
+@functools.lru_cache(maxsize=None)
 def _values_pattern(p: Param) -> re.Pattern[str]:
     vars_ = r"\s+".join(re.escape("?" + c.var) for c in p.columns)
     head = rf"VALUES\s+{vars_}\s*" if len(p.columns) == 1 else rf"VALUES\s*\(\s*{vars_}\s*\)\s*"
@@ -151,12 +156,21 @@ def to_term(value: Any, kind: str, what: str) -> str:
     """Serialise one validated value as a SPARQL term (an IRI or a literal), or refuse it."""
     if kind == "iri":
         iri = expand(value) if not isinstance(value, URIRef) else value
+        if isinstance(value, URIRef):
+            return _iri_term(str(iri), what)
         if _IRI_FORBIDDEN.search(str(iri)) or ":" not in str(iri):
             raise InputError(f"{what}: {value!r} is not a valid IRI or CURIE")
         return f"<{iri}>"
     if isinstance(value, BNode):
         raise InputError(f"{what}: blank nodes cannot be bound")
     return (value if isinstance(value, Literal) else Literal(str(value))).n3()
+
+
+@functools.lru_cache(maxsize=65536)
+def _iri_term(iri: str, what: str) -> str:
+    if _IRI_FORBIDDEN.search(iri) or ":" not in iri:
+        raise InputError(f"{what}: {iri!r} is not a valid IRI")
+    return f"<{iri}>"
 
 
 def expand(value: Any) -> URIRef:
@@ -170,25 +184,6 @@ def expand(value: Any) -> URIRef:
     if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", text) and (prefix in ("http", "https", "urn")):
         return URIRef(text)
     raise InputError(f"{text!r} is not an IRI or a CURIE with a known prefix ({', '.join(sorted(PREFIXES))})")
-
-
-def execute(graph: Graph, text: str, name: str = "query") -> Result:
-    """Run SPARQL text on an rdflib graph and normalise the answer into a Result."""
-    try:
-        answer = graph.query(text)
-    except Exception as exc:  # rdflib raises ParseException, ValueError, ...
-        raise InputError(f"{name}: {' '.join(str(exc).split())[:400]}") from exc
-    if answer.type == "SELECT":
-        vars_ = tuple(str(v) for v in answer.vars)
-        return Result("SELECT", vars_, tuple(tuple(row) for row in answer))
-    if answer.type == "ASK":
-        return Result("ASK", boolean=bool(answer.askAnswer))
-    out = Graph()
-    for prefix, ns in PREFIXES.items():
-        out.bind(prefix, ns, replace=True)
-    for triple in answer:
-        out.add(triple)
-    return Result(answer.type, graph=out)
 
 
 def parse_query_file(name: str, text: str) -> Query:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from rdflib import Literal, URIRef
 
@@ -125,51 +125,69 @@ def _citations(kg: "KnowledgeGraph") -> dict[str, tuple[str, Citation]]:
     return out
 
 
-def _rows(codes: Any) -> list[tuple[Literal, URIRef]]:
-    return [(Literal(c.curie), iri) for c in codes for iri in c.iris]
+def _rows(case: Literal, codes: Any) -> list[tuple[Literal, Literal, URIRef]]:
+    return [(case, Literal(c.curie), iri) for c in codes for iri in c.iris]
 
 
 def recommend(kg: "KnowledgeGraph", situation: Any) -> Recommendation:
-    s = coerce(kg, situation)
-    reached = kg.query("recommend/reached", codes=_rows(s.findings))
-    allergy_reached = kg.query("recommend/reached", codes=_rows(s.allergies))
+    """One situation: the batch path with a batch of one, so both share every query."""
+    return next(iter(recommend_many(kg, [coerce(kg, situation)])))
 
-    concepts: dict[str, set[tuple[str, str]]] = {}
-    labels: dict[str, str] = {}
-    for row in (*reached, *allergy_reached):
-        labels[curie(row["concept"])] = str(row["label"])
-        if row["concept"] == row["via"]:
-            concepts.setdefault(str(row["input"]), set()).add((curie(row["concept"]), str(row["label"])))
-    unrecognized = tuple(c.curie for c in (*s.findings, *s.allergies) if c.curie not in concepts)
 
-    finding_via = [(r["input"], r["via"]) for r in reached]
-    triggered_rows = kg.query(
-        "recommend/triggered",
-        findings=finding_via,
-        allergies=[(r["input"], r["via"]) for r in allergy_reached],
-        reached=sorted({r["via"] for r in reached}),
-    )
-    triggered = [(r["rule"], r["because"]) for r in triggered_rows]
-    reasons = kg.query("recommend/reasons", triggered=triggered, goal=goals(kg)[s.goal])
-    status = {curie(r["option"]): str(r["status"]) for r in kg.query("recommend/status", reasons=[(r["option"], r["kind"]) for r in reasons])}
+def recommend_many(kg: "KnowledgeGraph", situations: Sequence[Situation]) -> list[Recommendation]:
+    """Answer many situations with one run of each recommend/*.rq query (set-based, not one query per situation)."""
+    cases = [Literal(str(i)) for i in range(len(situations))]
+    codes, allergy_codes = [], []
+    for case, s in zip(cases, situations):
+        codes += _rows(case, s.findings)
+        allergy_codes += _rows(case, s.allergies)
+    reached = kg.query("recommend/reached", codes=codes).rows if codes else ()
+    allergy_reached = kg.query("recommend/reached", codes=allergy_codes).rows if allergy_codes else ()
+
+    # reached rows: (case, input, concept, label, via)
+    named: dict[str, dict[str, set[tuple[str, str]]]] = {}
+    for case, given, concept, label, via in (*reached, *allergy_reached):
+        if concept == via:
+            named.setdefault(str(case), {}).setdefault(str(given), set()).add((curie(concept), str(label)))
+    finding_via = [(r[0], r[1], r[4]) for r in reached]
+    triggered = [
+        (r[0], r[1], r[2])
+        for r in kg.query(
+            "recommend/triggered",
+            findings=finding_via,
+            allergies=[(r[0], r[1], r[4]) for r in allergy_reached],
+            reached=sorted({(r[0], r[4]) for r in reached}),
+        ).rows
+    ]
+    purpose = {str(c): goals(kg)[s.goal] for c, s in zip(cases, situations)}
+    reasons = kg.query("recommend/reasons", triggered=[(*t, purpose[str(t[0])]) for t in triggered]).rows
+    status = kg.query("recommend/status", cases=cases, reasons=[(r[0], r[1], r[3]) for r in reasons]).rows
+    advice_rows = kg.query("recommend/advice", triggered=triggered, findings=finding_via).rows
+
+    by_case: dict[str, dict[str, set[tuple[str, str, str]]]] = {}
+    for case, option, rule, kind, because in reasons:
+        by_case.setdefault(str(case), {}).setdefault(curie(option), set()).add((str(kind), curie(rule), str(because)))
+    status_by_case: dict[str, dict[str, str]] = {}
+    for case, option, value in status:
+        status_by_case.setdefault(str(case), {})[curie(option)] = str(value)
+    advice_by_case: dict[str, dict[str, set[str]]] = {}
+    for case, advice, because in advice_rows:
+        advice_by_case.setdefault(str(case), {}).setdefault(curie(advice), set()).add(str(because))
 
     cites = _citations(kg)
-    by_option: dict[str, set[tuple[str, str, str]]] = {}
-    for r in reasons:
-        by_option.setdefault(curie(r["option"]), set()).add((str(r["kind"]), curie(r["rule"]), str(r["because"])))
-
-    def reason(kind: str, rule: str, because: str) -> Reason:
-        label, citation = cites[rule]
-        return Reason(kind, rule, label, because, citation)
-
-    options = []
-    for oid, o in _options(kg).items():
-        rs = sorted(by_option.get(oid, ()), key=lambda k: (KIND_ORDER.index(k[0]), k[1], k[2]))
-        options.append(OptionResult(oid, o["label"], o["target"], o["guidance"], tuple(o["categories"]), o["purpose"], status[oid], tuple(reason(*k) for k in rs)))
-    options.sort(key=lambda o: (STATUS_ORDER.index(o.status), o.id))
-
-    advice_because: dict[str, set[str]] = {}
-    for row in kg.query("recommend/advice", triggered=triggered, findings=finding_via):
-        advice_because.setdefault(curie(row["advice"]), set()).add(str(row["because"]))
-    advice = tuple(Advice(aid, cites[aid][0], tuple(sorted(b)), cites[aid][1]) for aid, b in sorted(advice_because.items()))
-    return Recommendation(s, {k: tuple(sorted(v)) for k, v in concepts.items()}, unrecognized, tuple(options), advice)
+    described = _options(kg)
+    out = []
+    for case, s in zip(cases, situations):
+        key = str(case)
+        concepts = {given: tuple(sorted(v)) for given, v in named.get(key, {}).items()}
+        unrecognized = tuple(c.curie for c in (*s.findings, *s.allergies) if c.curie not in concepts)
+        reasons_of = by_case.get(key, {})
+        options = []
+        for oid, o in described.items():
+            rs = sorted(reasons_of.get(oid, ()), key=lambda k: (KIND_ORDER.index(k[0]), k[1], k[2]))
+            options.append(OptionResult(oid, o["label"], o["target"], o["guidance"], tuple(o["categories"]), o["purpose"],
+                                        status_by_case[key][oid], tuple(Reason(k, r, cites[r][0], b, cites[r][1]) for k, r, b in rs)))
+        options.sort(key=lambda o: (STATUS_ORDER.index(o.status), o.id))
+        advice = tuple(Advice(a, cites[a][0], tuple(sorted(b)), cites[a][1]) for a, b in sorted(advice_by_case.get(key, {}).items()))
+        out.append(Recommendation(s, concepts, unrecognized, tuple(options), advice))
+    return out

@@ -1,6 +1,7 @@
 """Situations: what a user hands in (JSON, a dict, or Turtle), checked before anything is queried."""
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,9 +41,10 @@ class Situation:
         return g
 
 
+@functools.lru_cache(maxsize=8)
 def goals(kg: "KnowledgeGraph") -> dict[str, URIRef]:
-    """Goal slug -> purpose IRI, read from the graph (hipkg:InjectionPurpose hipkg:slug)."""
-    return {str(kg.data.value(p, HIPKG.slug)): p for p in kg.data.subjects(RDF.type, HIPKG.InjectionPurpose)}
+    """Goal slug -> purpose IRI, read from the graph by queries/recommend/goals.rq."""
+    return {str(row["slug"]): row["purpose"] for row in kg.query("recommend/goals")}
 
 
 def from_dict(kg: "KnowledgeGraph", data: Any, where: str = "situation") -> Situation:

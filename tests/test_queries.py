@@ -248,15 +248,15 @@ def test_query_unknown_label_and_parameter(capsys):
 
 
 def test_query_multi_column_parameter_rows(capsys):
-    code, out, _ = run_cli(capsys, "query", "recommend/reached", "--param", "codes=first,hipkg:Fever",
-                           "--param", "codes=second,hip osteoarthritis", "--format", "csv")
+    code, out, _ = run_cli(capsys, "query", "recommend/reached", "--param", "codes=1,first,hipkg:Fever",
+                           "--param", "codes=2,second,hip osteoarthritis", "--format", "csv")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0] == "input,concept,label,via"
-    assert "first,hipkg:Fever,fever,hipkg:Fever" in lines
-    assert any(line.startswith("second,hipkg:HipOsteoarthritis,") for line in lines)
+    assert lines[0] == "case,input,concept,label,via"
+    assert "1,first,hipkg:Fever,fever,hipkg:Fever" in lines
+    assert any(line.startswith("2,second,hipkg:HipOsteoarthritis,") for line in lines)
     code, _, err = run_cli(capsys, "query", "recommend/reached", "--param", "codes=only-one")
-    assert code == 2 and "2 comma-separated values" in err
+    assert code == 2 and "3 comma-separated values" in err
 
 
 def test_query_file_formats(capsys, tmp_path):
