@@ -137,3 +137,48 @@ def test_stdin_situation() -> None:
                           input='{"findings": ["ICD10CM:M16.12"]}', capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["options"]
+
+
+def test_batch_bad_line_fails_with_its_line_number(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    batch = tmp_path / "b.jsonl"
+    batch.write_text('{"findings": ["ICD10CM:M16.12"]}\n{"findings": ["ICD10CM:M16.ZZ!"]}\n{"findings": ["ICD10CM:M70.61"]}\n')
+    code, out, err = run(capsys, "recommend", "--batch", str(batch))
+    assert code == 2 and "b.jsonl:2" in err and "M16.ZZ!" in err
+    assert len(out.strip().splitlines()) == 1  # the answer before the bad line was written
+
+
+def test_batch_skip_keeps_input_order_and_reports_the_bad_line(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    batch = tmp_path / "b.jsonl"
+    batch.write_text('{"findings": ["ICD10CM:M16.12"]}\n{"findings": ["ICD10CM:M16.ZZ!"]}\n{"findings": ["ICD10CM:M70.61"]}\n')
+    code, out, err = run(capsys, "recommend", "--batch", str(batch), "--on-error", "skip", "--chunk", "2")
+    lines = [json.loads(line) for line in out.strip().splitlines()]
+    assert code == 0 and len(lines) == 3
+    assert lines[1]["line"] == 2 and "M16.ZZ!" in lines[1]["error"] and "b.jsonl:2" in err
+    assert lines[2]["situation"]["findings"][0]["code"] == "ICD10CM:M70.61"
+
+
+def test_batch_answers_equal_single_answers(tmp_path, capsys: pytest.CaptureFixture[str], kg) -> None:
+    names = sorted(p.stem for p in EXAMPLES.glob("*.json") if not p.name.endswith(".expected.json"))
+    batch = tmp_path / "all.jsonl"
+    batch.write_text("".join(json.dumps(json.loads((EXAMPLES / f"{n}.json").read_text())) + "\n" for n in names))
+    code, out, _ = run(capsys, "recommend", "--batch", str(batch), "--chunk", "5")
+    assert code == 0
+    answers = [json.loads(line) for line in out.strip().splitlines()]
+    for name, answer in zip(names, answers, strict=True):
+        assert answer == kg.recommend(json.loads((EXAMPLES / f"{name}.json").read_text())).to_json(), name
+
+
+def test_batch_csv(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    batch = tmp_path / "b.csv"
+    batch.write_text("findings,allergies,goal\nICD10CM:M16.12;ICD10CM:Z79.01,,\nhipkg:GreaterTrochantericPainSyndrome,RXNORM:6387,diagnostic-and-therapeutic\n")
+    code, out, _ = run(capsys, "recommend", "--batch", str(batch))
+    lines = [json.loads(line) for line in out.strip().splitlines()]
+    assert code == 0 and len(lines) == 2
+    assert [f["code"] for f in lines[0]["situation"]["findings"]] == ["ICD10CM:M16.12", "ICD10CM:Z79.01"]
+    assert lines[1]["situation"]["goal"] == "diagnostic-and-therapeutic"
+
+
+@pytest.mark.parametrize("engine", ["oxigraph", "rdflib"])
+def test_engine_option(engine: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "recommend", str(EXAMPLES / "septic-arthritis.json"), "--format", "json", "--engine", engine)
+    assert code == 0 and json.loads(out)["advice"]

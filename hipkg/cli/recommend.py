@@ -5,9 +5,10 @@ import argparse
 import json
 import sys
 import textwrap
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from hipkg.cli._common import add_format
+from hipkg.engines import ENGINES
 from hipkg.errors import InputError
 
 if TYPE_CHECKING:
@@ -42,7 +43,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--finding", action="append", default=[], metavar="CODE", help="a finding code (repeatable), instead of FILE")
     p.add_argument("--allergy", action="append", default=[], metavar="CODE", help="an allergy code (repeatable)")
     p.add_argument("--goal", metavar="GOAL", help="therapeutic (default) or diagnostic-and-therapeutic")
-    p.add_argument("--batch", metavar="FILE.jsonl", help="one JSON situation per line in; one JSON answer per line out")
+    p.add_argument("--batch", metavar="FILE", help="many situations: .jsonl (one JSON situation per line) or .csv (columns findings, "
+                   "allergies, goal; codes separated by ';' or spaces); '-' reads JSON lines from standard input. One JSON answer "
+                   "per line out, in input order, answered with one set of queries per chunk")
+    p.add_argument("--chunk", type=int, default=1000, metavar="N", help="situations per query in --batch (default: 1000)")
+    p.add_argument("--on-error", choices=("fail", "skip"), default="fail",
+                   help="--batch: on a bad line, stop with exit 2 (fail, default) or write {\"line\": N, \"error\": ...} in its place and go on (skip)")
+    p.add_argument("--engine", choices=ENGINES, default="oxigraph", help="SPARQL engine (default: oxigraph; rdflib is the slow reference)")
+    p.add_argument("--endpoint", metavar="URL", help="run the queries on this SPARQL 1.1 endpoint instead (after hipkg push)")
     add_format(p, ("table", "json"), "table")
     p.set_defaults(run=run)
 
@@ -54,9 +62,11 @@ def run(args: argparse.Namespace) -> int:
     given = [bool(args.file), bool(args.finding or args.allergy or args.goal), bool(args.batch)]
     if sum(given) != 1:
         raise InputError("give exactly one of: a situation FILE, --finding/--allergy/--goal, or --batch FILE.jsonl")
-    kg = hipkg.load()
+    kg = hipkg.load(engine=args.engine, endpoint=args.endpoint)
     if args.batch:
-        return _batch(kg, args.batch)
+        if args.chunk < 1:
+            raise InputError(f"--chunk {args.chunk}: expected a positive number of situations")
+        return _batch(kg, args.batch, args.chunk, args.on_error)
     if args.file:
         situation = situations.read(kg, args.file, sys.stdin.read() if args.file == "-" else None)
     else:
@@ -71,19 +81,77 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _batch(kg: object, path: str) -> int:
-    from hipkg import situations
+def _lines(path: str) -> "Iterator[tuple[int, object]]":
+    """(line number, situation as dict or the raw text) for every non-empty line of a .jsonl or .csv batch."""
+    import csv
 
     try:
-        stream = sys.stdin if path == "-" else open(path, encoding="utf-8")
+        stream = sys.stdin if path == "-" else open(path, encoding="utf-8", newline="")
     except OSError as exc:
         raise InputError(f"{path}: cannot read batch file ({exc.strerror})") from exc
     with stream:
-        for number, line in enumerate(stream, start=1):
-            if not line.strip():
-                continue
-            situation = situations.from_json(kg, line, f"{path}:{number}")
-            sys.stdout.write(json.dumps(kg.recommend(situation).to_json(), ensure_ascii=False, sort_keys=False) + "\n")
+        if path.lower().endswith(".csv"):
+            reader = csv.DictReader(stream)
+            missing = {"findings"} - set(reader.fieldnames or ())
+            if missing:
+                raise InputError(f"{path}: CSV header must name a 'findings' column (and optionally 'allergies', 'goal'); got {reader.fieldnames}")
+            for row in reader:
+                data: dict[str, object] = {"findings": (row.get("findings") or "").replace(";", " ").split()}
+                if (row.get("allergies") or "").strip():
+                    data["allergies"] = row["allergies"].replace(";", " ").split()
+                if (row.get("goal") or "").strip():
+                    data["goal"] = row["goal"].strip()
+                extra = sorted(k for k in row if k not in ("findings", "allergies", "goal"))
+                if extra:
+                    data[extra[0]] = row[extra[0]]  # reported as an unknown key, like in JSON
+                yield reader.line_num, data
+        else:
+            for number, line in enumerate(stream, start=1):
+                if line.strip():
+                    yield number, line
+
+
+def _batch(kg: object, path: str, chunk: int, on_error: str) -> int:
+    """Stream answers in input order; situations are answered chunk by chunk with one run of each query."""
+    from hipkg import situations
+    from hipkg.recommending import recommend_many
+
+    progress = sys.stderr.isatty()
+    pending: list[tuple[int, object]] = []  # (line, Situation or error message)
+    done = 0
+
+    def flush() -> None:
+        nonlocal done
+        valid = [item for _, item in pending if not isinstance(item, str)]
+        answers = iter(recommend_many(kg, valid)) if valid else iter(())
+        for number, item in pending:
+            if isinstance(item, str):
+                sys.stdout.write(json.dumps({"line": number, "error": item}, ensure_ascii=False) + "\n")
+            else:
+                sys.stdout.write(json.dumps(next(answers).to_json(), ensure_ascii=False) + "\n")
+        done += len(pending)
+        pending.clear()
+        if progress:
+            sys.stderr.write(f"\r{done} situations answered")
+            sys.stderr.flush()
+
+    for number, item in _lines(path):
+        where = f"{path}:{number}"
+        try:
+            situation = situations.from_json(kg, item, where) if isinstance(item, str) else situations.from_dict(kg, item, where)
+        except InputError as exc:
+            if on_error == "fail":
+                flush()
+                raise
+            print(f"hipkg: skipped {exc}", file=sys.stderr)
+            pending.append((number, str(exc)))
+        else:
+            pending.append((number, situation))
+        if len(pending) >= chunk:
+            flush()
+    flush()
+    if progress:
+        sys.stderr.write("\n")
     return 0
 
 
