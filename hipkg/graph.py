@@ -90,6 +90,7 @@ class KnowledgeGraph:
         self.mapping_set = mapping_set
         self.engine_name = "endpoint" if endpoint else engine
         self.endpoint = endpoint
+        self._graphs: dict[URIRef, Graph] = {}
         if self.engine_name not in (*ENGINES, "endpoint"):
             raise InputError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
 
@@ -111,8 +112,26 @@ class KnowledgeGraph:
             return RdflibEngine(self.data)
         return OxigraphEngine.from_nquads(self.nquads, [str(g) for g in DATA_GRAPHS])
 
+    def ntriples(self, *graphs: URIRef) -> bytes:
+        """The triples of the given named graphs (default: the data graphs) as N-Triples, cut from the N-Quads.
+
+        N-Quads keep one quad per line with the graph term last, so no RDF parser is needed to select graphs.
+        """
+        wanted = {f" <{g}> .".encode() for g in (graphs or DATA_GRAPHS)}
+        out = []
+        for line in self.nquads.splitlines():
+            cut = line.rfind(b" <")
+            if cut > 0 and line[cut:] in wanted:
+                out.append(line[:cut] + b" .")
+        return b"\n".join(out) + b"\n"
+
     def graph(self, iri: URIRef) -> Graph:
-        return self.dataset.graph(iri)
+        """One named graph as an rdflib Graph, parsed on first use (small graphs parse fast on their own)."""
+        if iri not in self._graphs:
+            graph = new_graph()
+            graph.parse(data=self.ntriples(iri), format="nt")
+            self._graphs[iri] = graph
+        return self._graphs[iri]
 
     @property
     def schema(self) -> Graph:
@@ -130,9 +149,7 @@ class KnowledgeGraph:
     def data(self) -> Graph:
         """Everything a query sees: schema, kb, mappings, derived facts and source texts."""
         merged = new_graph()
-        for iri in DATA_GRAPHS:
-            for triple in self.graph(iri):
-                merged.add(triple)
+        merged.parse(data=self.ntriples(*DATA_GRAPHS), format="nt")
         return merged
 
     @functools.cached_property
@@ -185,17 +202,14 @@ class KnowledgeGraph:
             out.add(triple)
         return Result(answer.type, graph=out)
 
-    def validate(self, extra: Iterable[Graph] = ()) -> "ValidationReport":
-        """SHACL-validate the knowledge base (plus any extra graphs) without mutating anything."""
+    def validate(self, extra: Iterable[Graph] = (), validator: str = "auto") -> "ValidationReport":
+        """SHACL-validate the knowledge base (plus any extra graphs) without mutating anything.
+
+        The data goes to the validator as N-Triples, so the fast validator never waits for rdflib to parse it.
+        """
         from hipkg.validation import run_shacl
 
-        data = new_graph()
-        for triple in self.data:
-            data.add(triple)
-        for g in extra:
-            for triple in g:
-                data.add(triple)
-        return run_shacl(data, self.shapes, self.schema)
+        return run_shacl([self.ntriples(), *extra], self.shapes, self.schema, validator=validator)
 
     def validate_situation(self, situation: Graph) -> "ValidationReport":
         """SHACL-validate a user's situation graph on its own (the knowledge base is not needed)."""

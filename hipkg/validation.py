@@ -185,7 +185,16 @@ def resolve_validator(validator: str = "auto") -> str:
 _SETTINGS = {"inference": "none", "allow_warnings": True, "advanced": True, "inplace": False}
 
 
-def _pyshacl_results(data: list[Graph], shapes: Graph, ontology: Graph | None) -> Graph:
+def _as_graph(item: Graph | bytes) -> Graph:
+    if isinstance(item, Graph):
+        return item
+    graph = Graph()
+    graph.parse(data=item, format="nt")
+    return graph
+
+
+def _pyshacl_results(data: list[Graph | bytes], shapes: Graph, ontology: Graph | None) -> Graph:
+    data = [_as_graph(g) for g in data]
     if len(data) == 1:
         merged = data[0]
     else:
@@ -198,7 +207,7 @@ def _pyshacl_results(data: list[Graph], shapes: Graph, ontology: Graph | None) -
     return pyshacl.validate(merged, shacl_graph=shapes, ont_graph=ontology, **_SETTINGS)[1]
 
 
-def _oxigraph_store(data: list[Graph]) -> object | None:
+def _oxigraph_store(data: list[Graph | bytes]) -> object | None:
     """The data as one pyoxigraph Store (default graph), or None if that is not possible.
 
     pyshacl-turbo keeps a Store native through ontology inoculation; an rdflib Graph
@@ -211,7 +220,7 @@ def _oxigraph_store(data: list[Graph]) -> object | None:
         return None
     store = pyoxigraph.Store()
     # One load of all graphs, so a blank node shared by two graphs stays one node.
-    ntriples = b"".join(graph.serialize(format="nt", encoding="utf-8") for graph in data)
+    ntriples = b"".join(g if isinstance(g, bytes) else g.serialize(format="nt", encoding="utf-8") for g in data)
     try:
         store.bulk_load(ntriples, format=pyoxigraph.RdfFormat.N_TRIPLES)
     except (SyntaxError, ValueError) as exc:  # e.g. an IRI rdflib accepts and Oxigraph does not
@@ -220,31 +229,32 @@ def _oxigraph_store(data: list[Graph]) -> object | None:
     return store
 
 
-def _turbo_results(data: list[Graph], shapes: Graph, ontology: Graph | None) -> Graph:
+def _turbo_results(data: list[Graph | bytes], shapes: Graph, ontology: Graph | None) -> Graph:
     import pyshacl_turbo
 
     source = _oxigraph_store(data)
     if source is None:
-        source = data[0] if len(data) == 1 else list(data)  # a list is combined by pyshacl-turbo
+        graphs = [_as_graph(g) for g in data]
+        source = graphs[0] if len(graphs) == 1 else graphs  # a list is combined by pyshacl-turbo
     return pyshacl_turbo.validate(source, shacl_graph=shapes, ont_graph=ontology, **_SETTINGS)[1]
 
 
 def run_shacl(
-    data: Graph | Iterable[Graph],
+    data: Graph | bytes | Iterable[Graph | bytes],
     shapes: Graph,
     ontology: Graph | None = None,
     validator: str = "auto",
 ) -> ValidationReport:
     """Validate `data` against `shapes`, with `ontology` supplying rdfs:subClassOf.
 
-    `data` is one graph or several, validated together as one graph (no copy is made
+    `data` is one graph (an rdflib Graph or N-Triples bytes) or several, validated together as one graph (no copy is made
     when the engine does not need one). `validator` picks the engine (see VALIDATORS):
     "pyshacl" is the reference, "turbo" is pyshacl-turbo, "auto" is turbo when it is
     installed, else pyshacl (and pyshacl again if turbo fails on this input). Both give
     the same typed report; engine details (blank node ids, result order, duplicates)
     are normalised away here. No input graph is modified.
     """
-    graphs = [data] if isinstance(data, Graph) else list(data)
+    graphs = [data] if isinstance(data, (Graph, bytes)) else list(data)
     engine = resolve_validator(validator)
     if engine == "turbo":
         try:

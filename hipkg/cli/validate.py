@@ -35,12 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import hipkg
     from hipkg.graph import read_user_file
-    from hipkg.validation import run_shacl
 
     extra = [read_user_file(f) for f in args.files]
     kg = hipkg.load()
-    # What kg.validate(extra) does, with the engine chosen here (no copy of the bundled graph).
-    report = run_shacl([kg.data, *extra], kg.shapes, kg.schema, validator=args.validator)
+    report = kg.validate(extra, validator=args.validator)
     findings = quality_checks(kg)
     if args.format == "json":
         print_json({**report.to_json(), "qc": findings})
