@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test fmt fmt-check validate clean
+.PHONY: demo test bench fmt fmt-check validate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ demo: $(STAMP)
 ## test: the whole test suite
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+## bench: engine, batch and whole-process timings side by side (prints a table; asserts nothing). QUICK=1 for a short run
+bench: $(STAMP)
+	$(BIN)/python bench/run.py $(if $(QUICK),--quick,)
 
 ## fmt: rewrite ontology Turtle in canonical form
 fmt: $(STAMP)

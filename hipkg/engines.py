@@ -54,15 +54,15 @@ class RdflibEngine:
     def execute(self, text: str, name: str = "query") -> "Result":
         from hipkg.queries import Result
 
-        try:
+        try:  # rdflib evaluates lazily: rows are read inside the try so that every evaluation error is caught
             answer = self.graph.query(text)
+            if answer.type == "SELECT":
+                return Result("SELECT", tuple(str(v) for v in answer.vars), tuple(tuple(row) for row in answer))
+            if answer.type == "ASK":
+                return Result("ASK", boolean=bool(answer.askAnswer))
+            return Result(answer.type, graph=_graph(answer))
         except Exception as exc:  # rdflib raises ParseException, ValueError, ...
             raise InputError(f"{name}: {' '.join(str(exc).split())[:400]}") from exc
-        if answer.type == "SELECT":
-            return Result("SELECT", tuple(str(v) for v in answer.vars), tuple(tuple(row) for row in answer))
-        if answer.type == "ASK":
-            return Result("ASK", boolean=bool(answer.askAnswer))
-        return Result(answer.type, graph=_graph(answer))
 
 
 def _from_ox(term: "pyoxigraph.NamedNode | pyoxigraph.BlankNode | pyoxigraph.Literal | None") -> Node | None:

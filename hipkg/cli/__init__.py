@@ -22,6 +22,8 @@ COMMANDS = {
     "graph": "graph",
     "queries": "query",
     "query": "query",
+    "push": "push",
+    "serve": "serve",
 }
 
 EPILOG = f"""exit codes: 0 success (validate: conforms), 1 validation violations, 2 bad usage or input.

@@ -61,6 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                   SERVICE is refused unless --allow-service;
                   FROM and FROM NAMED are refused (exit 2): nothing is ever fetched, the query always runs on the bundled graph;
                   evaluation stops at --timeout (exit 2), and at most --limit rows (or triples) are returned.
+                with --endpoint URL the same checked text is sent to that SPARQL 1.1 query endpoint (after 'hipkg push');
+                  --timeout is then the HTTP timeout, and the server's own time limit applies (oxigraph serve --timeout-s).
 
                 formats: table (aligned, default), csv and tsv (a header row, IRIs as CURIEs where a prefix is known),
                   json (SPARQL 1.1 Query Results JSON, SELECT and ASK), turtle (CONSTRUCT and DESCRIBE).
@@ -71,6 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                   hipkg query knowledge/medication-categories --param category=hipkg:Corticosteroid --format json
                   hipkg query recommend/reached --param codes=M16.11,ICD10CM:M16.11 --param codes=x,hipkg:Fever
                   hipkg query --file my.rq --format csv --timeout 5
+                  hipkg query knowledge/contraindications --endpoint http://127.0.0.1:7878/query
 
                 exit codes: 0 answered, 2 bad input, refused query, syntax error or timeout"""),
             formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -85,6 +88,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--limit", type=_positive_int, default=DEFAULT_LIMIT, metavar="N",
                        help=f"return at most N rows or triples; a note on stderr says when the answer was cut (default: {DEFAULT_LIMIT})")
         p.add_argument("--allow-service", action="store_true", help="allow SERVICE clauses (federated queries reach the network)")
+        p.add_argument("--endpoint", metavar="URL", help="run the query on this SPARQL 1.1 query endpoint instead of in-process "
+                       "(after 'hipkg push'); --timeout is then the HTTP timeout")
         p.set_defaults(run=run_query)
 
 
@@ -237,6 +242,36 @@ def run_sparql(text: str, timeout: float = DEFAULT_TIMEOUT, limit: int = DEFAULT
     if kind == "ASK":
         return Result("ASK", boolean=boolean), truncated
     return Result(kind, vars_, rows), truncated
+
+
+def with_prefixes(text: str) -> str:
+    """``text`` with PREFIX declarations for the hipkg prefixes it uses without declaring (in-process they are predeclared)."""
+    import re
+
+    from hipkg.namespaces import PREFIXES
+
+    missing = [p for p in PREFIXES if not re.search(rf"(?im)^\s*PREFIX\s+{re.escape(p)}\s*:", text)]
+    return "".join(f"PREFIX {p}: <{PREFIXES[p]}>\n" for p in missing) + text
+
+
+def run_remote(endpoint: str, text: str, timeout: float = DEFAULT_TIMEOUT, limit: int = DEFAULT_LIMIT,
+               allow_service: bool = False, name: str = "query") -> tuple["Result", bool]:
+    """Check ``text`` as run_sparql does, then run it on a SPARQL endpoint; the answer is cut at ``limit`` here."""
+    from hipkg.engines import EndpointEngine
+    from hipkg.queries import Result
+
+    check_query(text, allow_service, name)
+    result = EndpointEngine(endpoint, timeout=timeout).execute(with_prefixes(text), name)
+    if result.graph is not None and len(result.graph) > limit:
+        from rdflib import Graph
+
+        graph = Graph(namespace_manager=result.graph.namespace_manager)
+        for triple in sorted(result.graph)[:limit]:
+            graph.add(triple)
+        return Result(result.kind, graph=graph), True
+    if len(result.rows) > limit:
+        return Result(result.kind, result.vars, result.rows[:limit]), True
+    return result, False
 
 
 # ---------------------------------------------------------------------------------------------- parameters
@@ -429,7 +464,10 @@ def run_query(args: argparse.Namespace) -> int:
         query = QueryLibrary.bundled().get(args.name)
         values = bind_params(hipkg.load(), query, args.param)
         text, label = query.bind(**values), f"query {query.name}"
-    result, truncated = run_sparql(text, args.timeout, args.limit, args.allow_service, label)
+    if getattr(args, "endpoint", None):
+        result, truncated = run_remote(args.endpoint, text, args.timeout, args.limit, args.allow_service, label)
+    else:
+        result, truncated = run_sparql(text, args.timeout, args.limit, args.allow_service, label)
     sys.stdout.write(render(result, args.format))
     if truncated:
         what = "triples" if result.graph is not None else "rows"

@@ -1,0 +1,240 @@
+"""Load the knowledge graph into any SPARQL 1.1 server, so that ``--endpoint`` can run hipkg's queries there.
+
+What is sent: every data graph (schema, kb, mappings, derived, sources) merged into one graph, as N-Triples; never the
+shapes. That is exactly what hipkg's own engines see as the default graph, so the same .rq files give the same answers.
+
+How: the SPARQL 1.1 Graph Store HTTP Protocol first (``PUT URL?default`` or ``PUT URL?graph=IRI``; ``POST`` with
+``append``), trying ``application/n-triples`` and then ``text/turtle``; when the server has no store protocol there
+(HTTP 404, 405 or 415, or 501) it falls back to SPARQL 1.1 Update: ``CLEAR SILENT`` the target (unless ``append``),
+then ``INSERT DATA`` in chunks. Triples that share a blank node always travel in the same chunk.
+
+User name and password may be given in the URL (``http://user:secret@host/...``); they are sent with HTTP Basic or Digest
+authentication as the server asks, and never printed.
+"""
+from __future__ import annotations
+
+import base64
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable, Iterator
+
+from hipkg.errors import HipkgError, InputError
+
+if TYPE_CHECKING:
+    from hipkg.graph import KnowledgeGraph
+
+#: Status codes that mean "no Graph Store Protocol (for this media type) here": fall back.
+FALLBACK_STATUS = (404, 405, 415, 501)
+DEFAULT_CHUNK = 2000  # also in hipkg/cli/push.py
+DEFAULT_TIMEOUT = 120.0  # also in hipkg/cli/push.py
+
+
+@dataclass(frozen=True)
+class PushReport:
+    method: str  # "graph-store" | "update"
+    url: str  # where the data went (credentials removed)
+    graph: str | None  # None: the default graph
+    triples: int
+    requests: int
+    media_type: str | None = None  # graph-store only
+    note: str = ""  # why the store protocol was not used, when it was not
+
+    def describe(self) -> str:
+        where = f"graph <{self.graph}>" if self.graph else "the default graph"
+        how = (f"the Graph Store Protocol ({self.media_type})" if self.method == "graph-store"
+               else f"SPARQL Update, {self.requests} request{'s' if self.requests != 1 else ''}")
+        text = f"pushed {self.triples:,} triples into {where} of {self.url} with {how}"
+        return text + (f"; {self.note}" if self.note else "")
+
+    def to_json(self) -> dict:
+        return {"method": self.method, "url": self.url, "graph": self.graph, "triples": self.triples,
+                "requests": self.requests, "media_type": self.media_type, "note": self.note}
+
+
+# ---------------------------------------------------------------------------------------------- what is sent
+
+
+def data_triples(kg: "KnowledgeGraph") -> list[str]:
+    """Every distinct triple of the data graphs (not the shapes) as one N-Triples line each, sorted."""
+    import pyoxigraph as ox
+
+    from hipkg.graph import DATA_GRAPHS
+
+    wanted = {str(g) for g in DATA_GRAPHS}
+    lines = set()
+    for quad in ox.parse(kg.nquads, format=ox.RdfFormat.N_QUADS):
+        if isinstance(quad.graph_name, ox.NamedNode) and quad.graph_name.value in wanted:
+            lines.add(f"{quad.subject} {quad.predicate} {quad.object} .")
+    return sorted(lines)
+
+
+def chunks(lines: list[str], size: int) -> Iterator[list[str]]:
+    """N-Triples lines in chunks of about ``size``; lines sharing blank nodes stay in one chunk (INSERT DATA scopes them)."""
+    import pyoxigraph as ox
+
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    groups: dict[str | None, list[str]] = {}
+    bnodes_of: list[list[str]] = []
+    for line in lines:
+        (triple,) = ox.parse(line.encode("utf-8"), format=ox.RdfFormat.N_TRIPLES) if "_:" in line else (None,)
+        names = [t.value for t in (triple.subject, triple.object) if isinstance(t, ox.BlankNode)] if triple else []
+        for a, b in zip(names, names[1:]):
+            parent[find(a)] = find(b)
+        bnodes_of.append(names)
+    for line, names in zip(lines, bnodes_of):
+        groups.setdefault(find(names[0]) if names else None, []).append(line)
+    batch: list[str] = []
+    plain = groups.pop(None, [])
+    for group in [*groups.values(), *([line] for line in plain)]:
+        if batch and len(batch) + len(group) > size:
+            yield batch
+            batch = []
+        batch.extend(group)
+    if batch:
+        yield batch
+
+
+# ---------------------------------------------------------------------------------------------- HTTP
+
+
+def _split_credentials(url: str) -> tuple[str, str | None, str | None]:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(f"{_public(url)!r}: expected an http(s) URL")
+    if parts.username is None:
+        return url, None, None
+    netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+    if ":" in parts.hostname:  # IPv6 literal
+        netloc = f"[{parts.hostname}]" + (f":{parts.port}" if parts.port else "")
+    clean = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return clean, urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or "")
+
+
+def _public(url: str) -> str:
+    """The URL without user name and password, for messages."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class _Client:
+    def __init__(self, url: str, timeout: float) -> None:
+        self.url, user, password = _split_credentials(url)
+        self.timeout = timeout
+        self.authorization: str | None = None
+        handlers: list[urllib.request.BaseHandler] = []
+        if user is not None:
+            # Basic up front (as curl -u does); a server asking for Digest gets it from the handler on its 401.
+            self.authorization = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+            manager = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+            manager.add_password(None, self.url, user, password)
+            handlers.append(urllib.request.HTTPDigestAuthHandler(manager))
+        self.opener = urllib.request.build_opener(*handlers)
+
+    def send(self, method: str, url: str, body: bytes, content_type: str) -> int:
+        """Send; returns the HTTP status. Raises urllib.error.HTTPError for 4xx/5xx, HipkgError when unreachable."""
+        request = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": content_type})
+        if self.authorization:
+            request.add_header("Authorization", self.authorization)
+        try:
+            with self.opener.open(request, timeout=self.timeout) as response:
+                response.read()
+                return response.status
+        except urllib.error.HTTPError:
+            raise
+        except (urllib.error.URLError, OSError) as exc:
+            raise HipkgError(f"cannot reach {_public(url)}: {getattr(exc, 'reason', exc)}") from exc
+
+
+def _detail(exc: urllib.error.HTTPError) -> str:
+    try:
+        text = exc.read().decode("utf-8", "replace")
+    except Exception:  # noqa: BLE001 - the body is only for the message
+        text = ""
+    return " ".join(text.split())[:300]
+
+
+def _with_query(url: str, query: str) -> str:
+    return url + ("&" if urllib.parse.urlsplit(url).query else "?") + query
+
+
+# ---------------------------------------------------------------------------------------------- push
+
+
+def push(kg: "KnowledgeGraph", endpoint: str, graph: str | None = None, update_endpoint: str | None = None,
+         append: bool = False, chunk: int = DEFAULT_CHUNK, timeout: float = DEFAULT_TIMEOUT,
+         force_update: bool = False) -> PushReport:
+    """Load the data graphs into ``endpoint`` (a Graph Store Protocol URL), into ``graph`` or the default graph.
+
+    Falls back to SPARQL Update at ``update_endpoint`` (default: ``endpoint`` itself) when the store protocol is not
+    available. ``append`` adds to what the target graph holds; otherwise the target graph is replaced.
+    ``force_update`` skips the store protocol (for servers that accept it but should not be used that way).
+    """
+    from hipkg.queries import to_term
+
+    if chunk < 1:
+        raise InputError(f"--chunk {chunk}: expected a positive number of triples")
+    if graph is not None:
+        try:
+            graph = to_term(graph, "iri", "--graph")[1:-1]  # a full IRI or a CURIE; refuses spaces, quotes, brackets
+        except InputError as exc:
+            raise InputError(f"--graph {graph!r}: expected an absolute http(s) or urn IRI, or a CURIE ({exc})") from None
+    lines = data_triples(kg)
+    note = ""
+    if not force_update:
+        client = _Client(endpoint, timeout)
+        target = _with_query(client.url, "graph=" + urllib.parse.quote(graph, safe="") if graph else "default")
+        body = ("\n".join(lines) + "\n").encode("utf-8")
+        # N-Triples first; N-Triples is also valid Turtle, for stores that only take text/turtle.
+        for media_type in ("application/n-triples", "text/turtle"):
+            try:
+                client.send("POST" if append else "PUT", target, body, media_type)
+            except urllib.error.HTTPError as exc:
+                if exc.code not in FALLBACK_STATUS:
+                    raise HipkgError(f"push: {_public(endpoint)} answered HTTP {exc.code} to the Graph Store Protocol: {_detail(exc)}") from exc
+                note = f"the Graph Store Protocol answered HTTP {exc.code}"
+                if exc.code != 415:
+                    break  # no store protocol at all: another media type will not help
+                continue
+            return PushReport("graph-store", _public(client.url), graph, len(lines), 1, media_type)
+    return _push_update(lines, update_endpoint or endpoint, graph, append, chunk, timeout, note)
+
+
+def _push_update(lines: list[str], url: str, graph: str | None, append: bool, chunk: int, timeout: float,
+                 note: str) -> PushReport:
+    client = _Client(url, timeout)
+    requests = 0
+
+    def update(text: str) -> None:
+        nonlocal requests
+        try:
+            client.send("POST", client.url, text.encode("utf-8"), "application/sparql-update")
+        except urllib.error.HTTPError as exc:
+            raise HipkgError(f"push: the SPARQL Update endpoint {_public(url)} answered HTTP {exc.code}: {_detail(exc)}"
+                             + (f" ({note}; give --update-endpoint URL)" if note else "")) from exc
+        requests += 1
+
+    if not append:
+        update(f"CLEAR SILENT GRAPH <{graph}>" if graph else "CLEAR SILENT DEFAULT")
+    for text in update_requests(lines, graph, chunk):
+        update(text)
+    return PushReport("update", _public(client.url), graph, len(lines), requests, None,
+                      note + ("; fell back to SPARQL Update" if note else ""))
+
+
+def update_requests(lines: Iterable[str], graph: str | None, chunk: int) -> Iterator[str]:
+    """The INSERT DATA requests of a fallback push, one per chunk."""
+    for batch in chunks(list(lines), chunk):
+        body = "\n".join(batch)
+        yield f"INSERT DATA {{ GRAPH <{graph}> {{\n{body}\n}} }}" if graph else f"INSERT DATA {{\n{body}\n}}"
