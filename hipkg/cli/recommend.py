@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chunk", type=int, default=1000, metavar="N", help="situations per query in --batch (default: 1000)")
     p.add_argument("--on-error", choices=("fail", "skip"), default="fail",
                    help="--batch: on a bad line, stop with exit 2 (fail, default) or write {\"line\": N, \"error\": ...} in its place and go on (skip)")
-    p.add_argument("--engine", choices=ENGINES, default="oxigraph", help="SPARQL engine (default: oxigraph; rdflib is the slow reference)")
+    p.add_argument("--engine", choices=ENGINES, help="SPARQL engine (default: oxigraph; rdflib is the slow reference)")
     p.add_argument("--endpoint", metavar="URL", help="run the queries on this SPARQL 1.1 endpoint instead (after hipkg push)")
     add_format(p, ("table", "json"), "table")
     p.set_defaults(run=run)
@@ -62,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
     given = [bool(args.file), bool(args.finding or args.allergy or args.goal), bool(args.batch)]
     if sum(given) != 1:
         raise InputError("give exactly one of: a situation FILE, --finding/--allergy/--goal, or --batch FILE.jsonl")
-    kg = hipkg.load(engine=args.engine, endpoint=args.endpoint)
+    if args.engine and args.endpoint:
+        raise InputError("give either --engine or --endpoint, not both: with --endpoint the server's engine answers")
+    kg = hipkg.load(engine=args.engine or "oxigraph", endpoint=args.endpoint)
     if args.batch:
         if args.chunk < 1:
             raise InputError(f"--chunk {args.chunk}: expected a positive number of situations")
