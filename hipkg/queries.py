@@ -81,6 +81,20 @@ class Result:
         return pandas.DataFrame(self.to_dicts(), columns=list(self.vars))
 
 
+def sparql_json_term(term: Node) -> dict[str, str]:
+    """One term as SPARQL 1.1 Query Results JSON (used by the CLI's json format and the server)."""
+    if isinstance(term, Literal):
+        cell = {"type": "literal", "value": str(term)}
+        if term.language:
+            cell["xml:lang"] = term.language
+        elif term.datatype is not None:
+            cell["datatype"] = str(term.datatype)
+        return cell
+    if isinstance(term, BNode):
+        return {"type": "bnode", "value": str(term)}
+    return {"type": "uri", "value": str(term)}
+
+
 def _plain(term: Node | None) -> str | None:
     if term is None:
         return None

@@ -6,11 +6,26 @@ import json
 import shutil
 import sys
 import textwrap
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 
 def add_format(parser: argparse.ArgumentParser, choices: Sequence[str], default: str) -> None:
     parser.add_argument("--format", "-f", choices=list(choices), default=default, help=f"output format (default: {default})")
+
+
+def positive(kind: type, what: str) -> Callable[[str], Any]:
+    """An argparse type for a number greater than 0, whose error names the value and what was expected."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{text!r}: must be greater than 0")
+        return value
+
+    return parse
 
 
 def print_json(data: Any) -> None:

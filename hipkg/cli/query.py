@@ -16,7 +16,7 @@ import sys
 import textwrap
 from typing import TYPE_CHECKING, Any
 
-from hipkg.cli._common import add_format, print_json, table
+from hipkg.cli._common import add_format, positive, print_json, table
 from hipkg.errors import InputError
 from hipkg.safety import check_query
 
@@ -83,37 +83,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--param", "-p", action="append", default=[], metavar="KEY=VALUE",
                        help="bind a parameter (repeatable; KEY=v1,v2 gives one row of a multi-column parameter; repeat KEY for more rows)")
         add_format(p, FORMATS, "table")
-        p.add_argument("--timeout", type=_positive_float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+        p.add_argument("--timeout", type=positive(float, "a number of seconds"), default=DEFAULT_TIMEOUT, metavar="SECONDS",
                        help=f"stop evaluation after SECONDS (default: {DEFAULT_TIMEOUT:g})")
-        p.add_argument("--limit", type=_positive_int, default=DEFAULT_LIMIT, metavar="N",
+        p.add_argument("--limit", type=positive(int, "a whole number"), default=DEFAULT_LIMIT, metavar="N",
                        help=f"return at most N rows or triples; a note on stderr says when the answer was cut (default: {DEFAULT_LIMIT})")
         p.add_argument("--allow-service", action="store_true", help="allow SERVICE clauses (federated queries reach the network)")
         p.add_argument("--endpoint", metavar="URL", help="run the query on this SPARQL 1.1 query endpoint instead of in-process "
                        "(after 'hipkg push'); --timeout is then the HTTP timeout")
         p.set_defaults(run=run_query)
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be greater than 0")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-# ---------------------------------------------------------------------------------------------- hipkg queries
 
 
 def param_text(p: Any) -> str:
@@ -351,28 +328,11 @@ def _cell(term: Any) -> str:
 
 def results_json(result: "Result") -> dict:
     """SPARQL 1.1 Query Results JSON for a SELECT or ASK answer."""
-    from rdflib import BNode, Literal
+    from hipkg.queries import sparql_json_term
 
     if result.kind == "ASK":
         return {"head": {}, "boolean": bool(result.boolean)}
-    bindings = []
-    for row in result.rows:
-        binding: dict[str, dict[str, str]] = {}
-        for var, term in zip(result.vars, row):
-            if term is None:
-                continue
-            if isinstance(term, Literal):
-                cell = {"type": "literal", "value": str(term)}
-                if term.language:
-                    cell["xml:lang"] = term.language
-                elif term.datatype is not None:
-                    cell["datatype"] = str(term.datatype)
-            elif isinstance(term, BNode):
-                cell = {"type": "bnode", "value": str(term)}
-            else:
-                cell = {"type": "uri", "value": str(term)}
-            binding[var] = cell
-        bindings.append(binding)
+    bindings = [{v: sparql_json_term(t) for v, t in zip(result.vars, row) if t is not None} for row in result.rows]
     return {"head": {"vars": list(result.vars)}, "results": {"bindings": bindings}}
 
 

@@ -6,23 +6,11 @@ import ipaddress
 import sys
 import textwrap
 
+from hipkg.cli._common import positive
 from hipkg.errors import InputError
 from hipkg.serve.config import Limits
 
 D = Limits()
-
-
-def _positive(kind: type, what: str):  # noqa: ANN202 - argparse type factory
-    def parse(text: str):  # noqa: ANN202
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError("must be greater than 0")
-        return value
-
-    return parse
 
 
 def _port(text: str) -> int:
@@ -49,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Serve the bundled knowledge graph over HTTP, read-only: a SPARQL 1.1 Protocol endpoint, a JSON API "
         "(recommendations and the query library) and web pages (a situation form with autocomplete, answers grouped "
         "by status with their source quotes, a page per concept). Needs the 'serve' extra: pip install 'hipkg[serve]'.",
-        epilog=textwrap.dedent(f"""\
+        epilog=textwrap.dedent("""\
             routes:
               GET  /                          web page: situation form and answer (?finding=...&allergy=...&goal=...)
               GET  /concept/CURIE             web page of one concept (e.g. /concept/hipkg:HipOsteoarthritis)
@@ -82,17 +70,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "anything else exposes the server to your network)")
     p.add_argument("--port", type=_port, default=8000, help="port (default: 8000; 0 picks a free one)")
     p.add_argument("--cors", type=_origin, metavar="ORIGIN", help="allow this one origin to call the API from a browser (default: CORS off)")
-    p.add_argument("--timeout", type=_positive(float, "a number of seconds"), default=D.timeout, metavar="SECONDS",
+    p.add_argument("--timeout", type=positive(float, "a number of seconds"), default=D.timeout, metavar="SECONDS",
                    help=f"time limit per query or recommendation; the worker is killed at the deadline (default: {D.timeout:g})")
-    p.add_argument("--max-rows", type=_positive(int, "a whole number"), default=D.max_rows, metavar="N",
+    p.add_argument("--max-rows", type=positive(int, "a whole number"), default=D.max_rows, metavar="N",
                    help=f"rows (or triples) per answer (default: {D.max_rows})")
-    p.add_argument("--max-bytes", type=_positive(int, "a whole number"), default=D.max_bytes, metavar="N",
+    p.add_argument("--max-bytes", type=positive(int, "a whole number"), default=D.max_bytes, metavar="N",
                    help=f"bytes per answer (default: {D.max_bytes})")
-    p.add_argument("--max-request-bytes", type=_positive(int, "a whole number"), default=D.max_request_bytes, metavar="N",
+    p.add_argument("--max-request-bytes", type=positive(int, "a whole number"), default=D.max_request_bytes, metavar="N",
                    help=f"bytes per request body or URL query string (default: {D.max_request_bytes})")
-    p.add_argument("--workers", type=_positive(int, "a whole number"), default=D.workers, metavar="N",
+    p.add_argument("--workers", type=positive(int, "a whole number"), default=D.workers, metavar="N",
                    help=f"query worker processes (default: {D.workers})")
-    p.add_argument("--max-concurrent", type=_positive(int, "a whole number"), default=D.max_concurrent, metavar="N",
+    p.add_argument("--max-concurrent", type=positive(int, "a whole number"), default=D.max_concurrent, metavar="N",
                    help=f"queries running or waiting at once; more get 503 (default: {D.max_concurrent})")
     p.add_argument("--quiet", action="store_true", help="no access log, warnings only")
     p.set_defaults(run=run)

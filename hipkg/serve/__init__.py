@@ -49,11 +49,10 @@ def serve(host: str = "127.0.0.1", port: int = 8000, limits: Limits = Limits(), 
           quiet: bool = False, announce: Callable[[str], Any] = print) -> None:
     """Load the graph, start the query workers, and serve until interrupted (Ctrl-C or SIGTERM)."""
     try:
-        import uvicorn  # noqa: F401
-        import starlette  # noqa: F401
+        import starlette  # noqa: F401 - imported only to say clearly when the extra is missing
+        import uvicorn
     except ImportError:
         raise InputError("hipkg serve needs the 'serve' extra: pip install 'hipkg[serve]'") from None
-    import uvicorn
 
     import hipkg
     from hipkg.serve.app import create_app

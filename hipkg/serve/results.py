@@ -17,6 +17,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 from rdflib import BNode, Graph, Literal
 
+from hipkg.queries import sparql_json_term
+
 #: Offered media types per query form, in order of preference (the first is the default). Value: internal format name.
 SELECT_TYPES = {
     "application/sparql-results+json": "json",
@@ -106,19 +108,6 @@ def content_type(media: str) -> str:
 # ------------------------------------------------------------------------------------------------ SELECT / ASK
 
 
-def _json_term(term: Any) -> dict[str, str]:
-    if isinstance(term, Literal):
-        cell = {"type": "literal", "value": str(term)}
-        if term.language:
-            cell["xml:lang"] = term.language
-        elif term.datatype is not None:
-            cell["datatype"] = str(term.datatype)
-        return cell
-    if isinstance(term, BNode):
-        return {"type": "bnode", "value": str(term)}
-    return {"type": "uri", "value": str(term)}
-
-
 def _xml_term(term: Any) -> str:
     if isinstance(term, Literal):
         attrs = ""
@@ -155,7 +144,7 @@ def select_body(fmt: str, vars_: Sequence[str], rows: Sequence[Sequence[Any]], r
         sep = ",\n"
 
         def piece(row: Sequence[Any]) -> str:
-            return json.dumps({v: _json_term(t) for v, t in zip(vars_, row) if t is not None}, ensure_ascii=False)
+            return json.dumps({v: sparql_json_term(t) for v, t in zip(vars_, row) if t is not None}, ensure_ascii=False)
 
         def tail(cut: Cut | None) -> str:
             note = f', "hipkg:truncated": {json.dumps({"reason": cut.reason, "limit": cut.limit, "kept": cut.kept, "message": cut.note()})}' if cut else ""
