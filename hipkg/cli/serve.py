@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
               GET  /concept/CURIE             web page of one concept (e.g. /concept/hipkg:HipOsteoarthritis)
               GET  /sparql                    service description (Turtle) when no query is given
               GET|POST /sparql                SPARQL 1.1 query: ?query=..., form body query=..., or application/sparql-query
-              POST /recommend                 {{"findings": [...], "allergies": [...], "goal": ...}} -> JSON answer
+              POST /recommend                 {"findings": [...], "allergies": [...], "goal": ...} -> JSON answer
               GET  /queries                   the query library; GET /queries/NAME?param=value runs one
               GET  /openapi.json, /healthz    API description; liveness and limits
 
@@ -60,8 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
               hipkg serve                                  # http://127.0.0.1:8000/
               hipkg serve --port 0                         # any free port; the first line printed names it
               hipkg serve --cors https://app.example.org --timeout 5 --workers 4
-              curl -H 'Accept: text/csv' --data-urlencode 'query=SELECT ?p WHERE {{ ?p a hipkg:Pro }}' http://127.0.0.1:8000/sparql
-              curl -H 'Content-Type: application/json' -d '{{"findings": ["ICD10CM:M16.12"]}}' http://127.0.0.1:8000/recommend
+              curl -H 'Accept: text/csv' --data-urlencode 'query=SELECT ?p WHERE { ?p a hipkg:Pro }' http://127.0.0.1:8000/sparql
+              curl -H 'Content-Type: application/json' -d '{"findings": ["ICD10CM:M16.12"]}' http://127.0.0.1:8000/recommend
 
             exit codes: 0 stopped cleanly (Ctrl-C or SIGTERM), 2 bad usage, port in use, or the 'serve' extra missing"""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
