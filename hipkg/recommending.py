@@ -161,7 +161,7 @@ def recommend_many(kg: "KnowledgeGraph", situations: Sequence[Situation]) -> lis
     ]
     purpose = {str(c): goals(kg)[s.goal] for c, s in zip(cases, situations)}
     reasons = kg.query("recommend/reasons", triggered=[(*t, purpose[str(t[0])]) for t in triggered]).rows
-    status = kg.query("recommend/status", cases=cases, reasons=[(r[0], r[1], r[3]) for r in reasons]).rows
+    status = kg.query("recommend/status", cases=cases, reasons=list({(r[0], r[1], r[3]) for r in reasons})).rows
     advice_rows = kg.query("recommend/advice", triggered=triggered, findings=finding_via).rows
 
     by_case: dict[str, dict[str, set[tuple[str, str, str]]]] = {}
