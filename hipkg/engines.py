@@ -18,7 +18,7 @@ from rdflib.namespace import XSD
 from rdflib.term import Node
 
 from hipkg.errors import HipkgError, InputError
-from hipkg.namespaces import PREFIXES
+from hipkg.namespaces import new_graph
 
 if TYPE_CHECKING:
     import pyoxigraph
@@ -34,13 +34,6 @@ class Engine(Protocol):
     def execute(self, text: str, name: str = "query") -> "Result": ...
 
 
-def _graph(triples: Iterable[tuple[Node, Node, Node]]) -> Graph:
-    out = Graph()
-    for prefix, ns in PREFIXES.items():
-        out.bind(prefix, ns, replace=True)
-    for triple in triples:
-        out.add(triple)
-    return out
 
 
 class RdflibEngine:
@@ -60,7 +53,7 @@ class RdflibEngine:
                 return Result("SELECT", tuple(str(v) for v in answer.vars), tuple(tuple(row) for row in answer))
             if answer.type == "ASK":
                 return Result("ASK", boolean=bool(answer.askAnswer))
-            return Result(answer.type, graph=_graph(answer))
+            return Result(answer.type, graph=new_graph(answer))
         except Exception as exc:  # rdflib raises ParseException, ValueError, ...
             raise InputError(f"{name}: {' '.join(str(exc).split())[:400]}") from exc
 
@@ -121,7 +114,7 @@ class OxigraphEngine:
         if isinstance(answer, ox.QueryBoolean):
             return Result("ASK", boolean=bool(answer))
         kind = "DESCRIBE" if "DESCRIBE" in text.upper() and "CONSTRUCT" not in text.upper() else "CONSTRUCT"
-        return Result(kind, graph=_graph((_from_ox(t.subject), _from_ox(t.predicate), _from_ox(t.object)) for t in answer))
+        return Result(kind, graph=new_graph((_from_ox(t.subject), _from_ox(t.predicate), _from_ox(t.object)) for t in answer))
 
 
 class EndpointEngine:
@@ -159,7 +152,7 @@ class EndpointEngine:
             names = tuple(data["head"]["vars"])
             rows = tuple(tuple(_from_json(b.get(v)) for v in names) for b in data["results"]["bindings"])
             return Result("SELECT", names, rows)
-        graph = _graph(())
+        graph = new_graph()
         graph.parse(data=body, format="nt" if "n-triples" in ctype else "turtle")
         return Result("CONSTRUCT", graph=graph)
 

@@ -23,6 +23,7 @@ from hipkg.namespaces import (
     SHAPES_GRAPH,
     SOURCES_GRAPH,
     curie,
+    new_graph,
 )
 from hipkg.engines import ENGINES
 from hipkg.resources import ontology_dir, relative_name, walk
@@ -42,11 +43,6 @@ if TYPE_CHECKING:
 _FOLDER_GRAPH = {"schema": SCHEMA_GRAPH, "kb": KB_GRAPH, "shapes": SHAPES_GRAPH}
 
 
-def new_graph() -> Graph:
-    graph = Graph()
-    for prefix, ns in PREFIXES.items():
-        graph.bind(prefix, ns, replace=True)
-    return graph
 
 
 def parse_turtle(data: str | bytes, name: str, graph: Graph | None = None) -> Graph:

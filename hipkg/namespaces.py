@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING, Iterable
 
-from rdflib import Namespace
+from rdflib import Graph, Namespace
 from rdflib.namespace import DCTERMS, OWL, PROV, RDF, RDFS, SH, SKOS, XSD
+
+if TYPE_CHECKING:
+    from rdflib.term import Node
 
 HIPKG = Namespace("https://w3id.org/hipkg/")
 GRAPH = Namespace("https://w3id.org/hipkg/graph/")
@@ -43,3 +47,12 @@ def _curie(text: str) -> str:
 def _shorten(text: str, prefixes: dict[str, str]) -> str:
     best = max((p for p, ns in prefixes.items() if text.startswith(ns)), key=lambda p: len(prefixes[p]), default=None)
     return f"{best}:{text[len(prefixes[best]):]}" if best else text
+
+def new_graph(triples: "Iterable[tuple[Node, Node, Node]]" = ()) -> Graph:
+    """An rdflib Graph bound to hipkg's prefixes, optionally filled with triples."""
+    graph = Graph()
+    for prefix, iri in PREFIXES.items():
+        graph.bind(prefix, iri, replace=True)
+    for triple in triples:
+        graph.add(triple)
+    return graph
