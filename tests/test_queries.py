@@ -157,7 +157,14 @@ def _orphans(rows):
     assert not entities & {"hipkg:Corticosteroid", "hipkg:IntraArticularHipInjection", "hipkg:FAQSafety"}
 
 
+def _concept_rules(rows):
+    assert {"concept": "hipkg:TrochantericBursitis", "rule": "hipkg:IndicationGreaterTrochantericPainSyndrome",
+            "how": "hipkg:triggeredBy"} in rows
+    assert all(r["how"] in ("hipkg:triggeredBy", "hipkg:triggeredByAllergyTo", "hipkg:requiresAlso") for r in rows)
+
+
 EXPECTED = {
+    "knowledge/concept-rules": ({}, _concept_rules),
     "knowledge/contraindications": ({"option": OPTION}, _contraindications),
     "knowledge/indications": ({"target": "hipkg:TrochantericBursaInjection"}, _indications),
     "knowledge/medication-categories": ({}, _medication_categories),

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 from xml.sax.saxutils import escape, quoteattr
 
-from rdflib import BNode, Graph, Literal
+from rdflib import BNode, Literal
 
+from hipkg.namespaces import new_graph
 from hipkg.queries import sparql_json_term
 
 #: Offered media types per query form, in order of preference (the first is the default). Value: internal format name.
@@ -205,22 +206,14 @@ def ask_body(fmt: str, value: bool) -> bytes:
 # ------------------------------------------------------------------------------------------------ CONSTRUCT / DESCRIBE
 
 
-def _graph_of(triples: Sequence[tuple[Any, Any, Any]], prefixes: dict[str, str]) -> Graph:
-    graph = Graph()
-    for prefix, ns in prefixes.items():
-        graph.bind(prefix, ns, replace=True)
-    for triple in triples:
-        graph.add(triple)
-    return graph
 
 
-def graph_body(fmt: str, triples: Sequence[tuple[Any, Any, Any]], row_cut: Cut | None, max_bytes: int,
-               prefixes: dict[str, str]) -> tuple[bytes, Cut | None]:
+def graph_body(fmt: str, triples: Sequence[tuple[Any, Any, Any]], row_cut: Cut | None, max_bytes: int) -> tuple[bytes, Cut | None]:
     """A graph answer in ``fmt`` (turtle, nt, json-ld, xml), shortened by triples until it fits ``max_bytes``."""
     cut = row_cut
     keep = list(triples)
     for _ in range(12):
-        body = _graph_of(keep, prefixes).serialize(format=fmt, encoding="utf-8")
+        body = new_graph(keep).serialize(format=fmt, encoding="utf-8")
         if cut is not None and fmt in ("turtle", "nt"):
             body = f"# {cut.note()}\n".encode() + body
         if len(body) <= max_bytes:

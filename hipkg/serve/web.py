@@ -18,6 +18,7 @@ from rdflib.namespace import RDF, RDFS, SKOS
 from hipkg import DISCLAIMER, __version__
 from hipkg.mappings import MATCHING_PREDICATES
 from hipkg.namespaces import HIPKG, PREFIXES, curie
+from hipkg.situations import goals as goal_slugs
 
 STATUS_TEXT = {
     "fits": ("Fits", "indicated by the situation, and nothing in scope argues against it"),
@@ -77,14 +78,12 @@ class ConceptIndex:
         self.citations = {curie(r["statement"]): r for r in kg.query("recommend/citations")}
         # rules a concept triggers: rule --triggeredBy/triggeredByAllergyTo/requiresAlso--> X, concept hipkg:within X
         self.rules: dict[str, list[tuple[str, str]]] = defaultdict(list)
-        rows = kg.sparql("""SELECT DISTINCT ?concept ?rule ?how WHERE {
-            VALUES ?how { hipkg:triggeredBy hipkg:triggeredByAllergyTo hipkg:requiresAlso }
-            ?rule ?how ?x . ?concept hipkg:within ?x . } ORDER BY ?concept ?rule""")
+        rows = kg.query("knowledge/concept-rules")
         for r in rows:
             self.rules[curie(r["concept"])].append((curie(r["rule"]), curie(r["how"])))
         self.findings = self._choices("hipkg:Condition", FINDING_CODE_PREFIXES)
         self.allergies = self._choices(("hipkg:Medication", "hipkg:MedicationCategory"), ALLERGY_CODE_PREFIXES)
-        self.goals = sorted(str(kg.data.value(p, HIPKG.slug)) for p in kg.data.subjects(RDF.type, HIPKG.InjectionPurpose))
+        self.goals = sorted(goal_slugs(kg))
 
     def _choices(self, types: str | tuple[str, ...], code_prefixes: tuple[str, ...]) -> list[tuple[str, str]]:
         """(value, text) options for a datalist: each concept's CURIE, then its codes that reach it."""

@@ -76,7 +76,7 @@ def run_sparql_job(graph: Any, text: str, accept: list[tuple[str, float]], max_r
         if answer.type == "SELECT":
             body, cut = results.select_body(fmt, [str(v) for v in answer.vars], items, cut, max_bytes)
         else:
-            body, cut = results.graph_body(fmt, items, cut, max_bytes, PREFIXES)
+            body, cut = results.graph_body(fmt, items, cut, max_bytes)
     except Exception as exc:  # noqa: BLE001 - rdflib raises many types; the message could quote the query
         return ("error", 400, f"query evaluation failed ({type(exc).__name__})")
     return ("ok", media, body, cut.header() if cut else None)
