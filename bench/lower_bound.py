@@ -2,7 +2,7 @@
 
 This lives in bench/ only and is never used by hipkg: the product's rules are the .rq files of queries/recommend/.
 It reads the same facts from the built graph (pyoxigraph, the default engine's store) into dicts once, then does, per
-situation, what recommend/reached, triggered, reasons, status and advice.rq do. Its answers are compared with hipkg's in
+situation, what recommend/reached, triggered, effects, status and advice.rq do. Its answers are compared with hipkg's in
 bench/run.py (statuses, reasons and advice), so that it is a lower bound for the same work, not for less work.
 """
 from __future__ import annotations
@@ -71,8 +71,7 @@ class Rules:
         """(code as given, concept reached) for every code: recommend/reached.rq."""
         out = []
         for code in codes:
-            for iri in code.iris:
-                iri = str(iri)
+            for iri in _iris(code.curie):
                 for concept in (self.concepts_of.get(iri, set()) | {iri}):
                     if concept in self.labelled:
                         for via in self.within.get(concept, ()):
@@ -122,6 +121,16 @@ class Rules:
 
 BASES = {"ICD10CM": "http://purl.bioontology.org/ontology/ICD10CM/", "SNOMEDCT": "http://snomed.info/id/",
          "RXNORM": "http://purl.bioontology.org/ontology/RXNORM/", "HIPKG": HIPKG}
+
+
+_IRIS: dict[str, list[str]] = {}
+
+
+def _iris(curie: str) -> list[str]:
+    """The IRIs a normalised code matches: its own and, for ICD-10-CM, its ancestors' (hipkg.codes.candidates)."""
+    if curie not in _IRIS:
+        _IRIS[curie] = _Code(curie).iris
+    return _IRIS[curie]
 
 
 class _Code:

@@ -5,13 +5,13 @@ cites their source. No substitute for a clinician.
 """
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+import re
+from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 
-try:
-    __version__ = version("hipkg")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
+#: The one version source, as the wheel's build reads it too (pyproject.toml): the ontology header's owl:versionInfo.
+#: Read directly rather than through importlib.metadata, which costs more to import than the rest of the CLI's start.
+__version__ = re.search(r'owl:versionInfo "([^"]+)"', (files("hipkg") / "ontology" / "ontology.ttl").read_text(encoding="utf-8"))[1]
 
 if TYPE_CHECKING:
     from hipkg.graph import KnowledgeGraph

@@ -1,17 +1,16 @@
-"""Code syntax: which CURIE prefixes a situation may use, what a well-formed code looks like,
-and the IRIs a code matches (itself and, for ICD-10-CM, its ancestors by truncation).
+"""Code syntax: which CURIE prefixes a situation may use and what a well-formed code looks like, so that bad input is
+refused with a message before anything is queried, and the codes a code may match (itself, and its ICD-10-CM
+ancestors). Which concepts a code names is the mapping table's business (queries/recommend/reached.rq).
 
 This is terminology syntax, not clinical knowledge: what a code *means* lives in the mapping table.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
-from rdflib import URIRef
-
 from hipkg.errors import InputError
-from hipkg.namespaces import HIPKG
 
 #: Accepted input prefixes (case-insensitive) -> the mapping table's canonical prefix.
 FINDING_PREFIXES = {"ICD10CM": "ICD10CM", "SNOMEDCT": "SNOMEDCT", "SNOMEDCT_US": "SNOMEDCT", "SCTID": "SNOMEDCT", "HIPKG": "hipkg"}
@@ -45,6 +44,7 @@ def verhoeff_valid(digits: str) -> bool:
     return check == 0
 
 
+@functools.lru_cache(maxsize=65536)
 def snomed_concept_id_valid(sctid: str) -> bool:
     """Verhoeff check digit passes and the partition identifier says 'concept' (00 or 10)."""
     return verhoeff_valid(sctid) and sctid[-3:-1] in ("00", "10")
@@ -52,23 +52,25 @@ def snomed_concept_id_valid(sctid: str) -> bool:
 
 @dataclass(frozen=True)
 class Code:
-    """A code the user gave, normalised (``ICD10CM:M16.11``), with the IRIs it matches."""
+    """A code the user gave, as given and normalised (``icd10cm:m16.11`` -> ``ICD10CM:M16.11``)."""
 
     given: str
     curie: str
-    iris: tuple[URIRef, ...]
 
 
-def icd10cm_ancestors(code: str) -> list[str]:
-    """M16.11 -> [M16.11, M16.1, M16]: ICD-10-CM codes nest by truncation."""
-    out = [code]
-    while len(code) > 3:
-        code = code[:-1].rstrip(".")
-        out.append(code)
+def candidates(curie: str) -> list[str]:
+    """The CURIEs a normalised code may match: itself and, since ICD-10-CM codes nest by truncation, each ICD-10-CM
+    ancestor (ICD10CM:M16.11 -> ICD10CM:M16.11, ICD10CM:M16.1, ICD10CM:M16). recommend/reached.rq states the same rule."""
+    out = [curie]
+    prefix, _, code = curie.partition(":")
+    if prefix == "ICD10CM":
+        while len(code) > 3:
+            code = code[:-1].rstrip(".")
+            out.append(f"{prefix}:{code}")
     return out
 
 
-def parse_code(text: object, prefixes: dict[str, str], curie_map: dict[str, str], field: str) -> Code:
+def parse_code(text: object, prefixes: dict[str, str], field: str) -> Code:
     """Validate one CURIE from a situation, or raise an InputError naming it and what was expected."""
     if not isinstance(text, str):
         raise InputError(f"{field}: {text!r} is not a string; expected a CURIE such as ICD10CM:M16.11")
@@ -87,10 +89,4 @@ def parse_code(text: object, prefixes: dict[str, str], curie_map: dict[str, str]
         raise InputError(f"{field}: {local!r} in {given!r} is malformed; expected {expected}")
     if canonical == "SNOMEDCT" and not snomed_concept_id_valid(local):
         raise InputError(f"{field}: {local!r} in {given!r} is not a valid SNOMED CT concept identifier (check digit or partition fails)")
-    if canonical == "hipkg":
-        return Code(given, f"hipkg:{local}", (HIPKG[local],))
-    base = curie_map.get(canonical)
-    if base is None:  # the mapping table declares every prefix the situation grammar accepts
-        raise InputError(f"{field}: prefix {canonical} has no IRI base in the mapping table")
-    locals_ = icd10cm_ancestors(local) if canonical == "ICD10CM" else [local]
-    return Code(given, f"{canonical}:{local}", tuple(URIRef(base + c) for c in locals_))
+    return Code(given, f"{canonical}:{local}")

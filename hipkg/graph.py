@@ -45,6 +45,18 @@ _FOLDER_GRAPH = {"schema": SCHEMA_GRAPH, "kb": KB_GRAPH, "shapes": SHAPES_GRAPH}
 
 
 
+def cut_graphs(nquads: bytes, graphs: Iterable[URIRef]) -> bytes:
+    """The triples of ``graphs`` as N-Triples, cut from N-Quads: they keep one quad per line with the graph term last,
+    so no RDF parser is needed to select graphs."""
+    wanted = {f" <{g}> .".encode() for g in graphs}
+    out = []
+    for line in nquads.splitlines():
+        cut = line.rfind(b" <")
+        if cut > 0 and line[cut:] in wanted:
+            out.append(line[:cut] + b" .")
+    return b"\n".join(out) + b"\n"
+
+
 def parse_turtle(data: str | bytes, name: str, graph: Graph | None = None) -> Graph:
     """Parse Turtle, turning any parser error into an InputError that names file and line."""
     target = graph if graph is not None else new_graph()
@@ -81,11 +93,13 @@ class KnowledgeGraph:
     Shapes are never part of the data that is queried or validated.
     """
 
-    def __init__(self, nquads: bytes, mapping_set: MappingSet, engine: str = "oxigraph", endpoint: str | None = None) -> None:
+    def __init__(self, nquads: bytes, mapping_set: MappingSet, engine: str = "oxigraph", endpoint: str | None = None,
+                 update_endpoint: str | None = None) -> None:
         self.nquads = nquads
         self.mapping_set = mapping_set
         self.engine_name = "endpoint" if endpoint else engine
         self.endpoint = endpoint
+        self.update_endpoint = update_endpoint
         self._graphs: dict[URIRef, Graph] = {}
         if self.engine_name not in (*ENGINES, "endpoint"):
             raise InputError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
@@ -103,23 +117,14 @@ class KnowledgeGraph:
         from hipkg.engines import EndpointEngine, OxigraphEngine, RdflibEngine
 
         if self.endpoint:
-            return EndpointEngine(self.endpoint)
+            return EndpointEngine(self.endpoint, update_url=self.update_endpoint)
         if self.engine_name == "rdflib":
             return RdflibEngine(self.data)
-        return OxigraphEngine.from_nquads(self.nquads, [str(g) for g in DATA_GRAPHS])
+        return OxigraphEngine(self.nquads, self.ntriples())
 
     def ntriples(self, *graphs: URIRef) -> bytes:
-        """The triples of the given named graphs (default: the data graphs) as N-Triples, cut from the N-Quads.
-
-        N-Quads keep one quad per line with the graph term last, so no RDF parser is needed to select graphs.
-        """
-        wanted = {f" <{g}> .".encode() for g in (graphs or DATA_GRAPHS)}
-        out = []
-        for line in self.nquads.splitlines():
-            cut = line.rfind(b" <")
-            if cut > 0 and line[cut:] in wanted:
-                out.append(line[:cut] + b" .")
-        return b"\n".join(out) + b"\n"
+        """The triples of the given named graphs (default: the data graphs) as N-Triples (see cut_graphs)."""
+        return cut_graphs(self.nquads, graphs or DATA_GRAPHS)
 
     def graph(self, iri: URIRef) -> Graph:
         """One named graph as an rdflib Graph, parsed on first use (small graphs parse fast on their own)."""
@@ -239,8 +244,9 @@ class KnowledgeGraph:
 
 
 def _bundle_key() -> str:
-    """Content hash of everything a load computes from: ontology files, derive queries, version."""
-    from hipkg import __version__
+    """Content hash of everything a load computes from: ontology files, derive queries, version, and the code that
+    builds (this module and hipkg.mappings), so that a changed build never reads a stale cache."""
+    from hipkg import __version__, mappings
     from hipkg.resources import queries_dir
 
     digest = hashlib.sha256(__version__.encode())
@@ -248,6 +254,8 @@ def _bundle_key() -> str:
     for node in (*walk(root, ".ttl"), *walk(root, ".tsv"), *walk(root, ".txt"), *walk(queries_dir() / "derive", ".rq")):
         digest.update(str(node).encode())
         digest.update(node.read_bytes())
+    for module in (__file__, mappings.__file__):
+        digest.update(Path(module).read_bytes())
     return digest.hexdigest()[:32]
 
 
@@ -282,7 +290,8 @@ def _build(mapping_set: MappingSet) -> bytes:
     derived = dataset.graph(DERIVED_GRAPH)
     for query in QueryLibrary.bundled().group("derive"):
         # Each rule sees what the earlier ones derived; Oxigraph makes the whole build take well under a second.
-        engine = OxigraphEngine.from_nquads(dataset.serialize(format="nquads", encoding="utf-8"), [str(g) for g in DATA_GRAPHS])
+        nquads = dataset.serialize(format="nquads", encoding="utf-8")
+        engine = OxigraphEngine(nquads, cut_graphs(nquads, DATA_GRAPHS))
         for triple in query.run(engine).graph:
             derived.add(triple)
     return dataset.serialize(format="nquads", encoding="utf-8")
@@ -307,7 +316,7 @@ def bundled_nquads(mapping_set: MappingSet) -> bytes:
 
 
 @functools.lru_cache(maxsize=4)
-def load(engine: str = "oxigraph", endpoint: str | None = None) -> KnowledgeGraph:
+def load(engine: str = "oxigraph", endpoint: str | None = None, update_endpoint: str | None = None) -> KnowledgeGraph:
     """Load the bundled graph once per process and engine (see KnowledgeGraph)."""
     mapping_set = _read_mappings()
-    return KnowledgeGraph(bundled_nquads(mapping_set), mapping_set, engine=engine, endpoint=endpoint)
+    return KnowledgeGraph(bundled_nquads(mapping_set), mapping_set, engine=engine, endpoint=endpoint, update_endpoint=update_endpoint)

@@ -9,7 +9,7 @@ import csv
 import io
 from dataclasses import dataclass, field
 
-from rdflib import Graph, URIRef
+from rdflib import Graph, Literal, URIRef
 
 from hipkg.errors import InputError
 
@@ -47,11 +47,16 @@ class MappingSet:
         return URIRef(self.curie_map[prefix] + local)
 
     def to_graph(self) -> Graph:
-        """skos:*Match triples for every row that names a code (NoTermFound rows name none)."""
+        """skos:*Match triples for every row that names a code (NoTermFound rows name none), and each code's CURIE as
+        the table writes it (hipkg:curie), by which a situation's codes find it (queries/recommend/reached.rq)."""
+        from hipkg.namespaces import HIPKG
+
         graph = Graph()
         for row in self.mappings:
             if not row.is_no_term_found:
-                graph.add((self.expand(row.subject_id), self.expand(row.predicate_id), self.expand(row.object_id)))
+                code = self.expand(row.object_id)
+                graph.add((self.expand(row.subject_id), self.expand(row.predicate_id), code))
+                graph.add((code, HIPKG.curie, Literal(row.object_id)))
         return graph
 
 

@@ -24,6 +24,7 @@ from hipkg.errors import HipkgError, InputError
 
 if TYPE_CHECKING:
     from hipkg.graph import KnowledgeGraph
+    from hipkg.situations import Situation
 
 #: Status codes that mean "no Graph Store Protocol (for this media type) here": fall back.
 FALLBACK_STATUS = (404, 405, 415, 501)
@@ -172,10 +173,26 @@ def _with_query(url: str, query: str) -> str:
 # ---------------------------------------------------------------------------------------------- push
 
 
+def situation_triples(kg: "KnowledgeGraph", situations: Iterable[tuple[str, "Situation"]]) -> list[str]:
+    """N-Triples lines for (IRI, situation) pairs, as hipkg:Situation nodes with normalised codes and their goal."""
+    from rdflib import URIRef
+
+    from hipkg.queries import to_term
+    from hipkg.situations import goals
+
+    purposes = goals(kg)
+    lines = set()
+    for iri, situation in situations:
+        node = URIRef(to_term(iri, "iri", "situation IRI")[1:-1])
+        lines.update(f"{s.n3()} {p.n3()} {o.n3()} ." for s, p, o in situation.triples(node, purposes[situation.goal]))
+    return sorted(lines)
+
+
 def push(kg: "KnowledgeGraph", endpoint: str, graph: str | None = None, update_endpoint: str | None = None,
          append: bool = False, chunk: int = DEFAULT_CHUNK, timeout: float = DEFAULT_TIMEOUT,
-         force_update: bool = False) -> PushReport:
-    """Load the data graphs into ``endpoint`` (a Graph Store Protocol URL), into ``graph`` or the default graph.
+         force_update: bool = False, lines: list[str] | None = None) -> PushReport:
+    """Load the data graphs (or other N-Triples ``lines``, such as situation_triples) into ``endpoint`` (a Graph Store
+    Protocol URL), into ``graph`` or the default graph.
 
     Falls back to SPARQL Update at ``update_endpoint`` (default: ``endpoint`` itself) when the store protocol is not
     available. ``append`` adds to what the target graph holds; otherwise the target graph is replaced.
@@ -190,7 +207,8 @@ def push(kg: "KnowledgeGraph", endpoint: str, graph: str | None = None, update_e
             graph = to_term(graph, "iri", "--graph")[1:-1]  # a full IRI or a CURIE; refuses spaces, quotes, brackets
         except InputError as exc:
             raise InputError(f"--graph {graph!r}: expected an absolute http(s) or urn IRI, or a CURIE ({exc})") from None
-    lines = data_triples(kg)
+    if lines is None:
+        lines = data_triples(kg)
     note = ""
     if not force_update:
         client = _Client(endpoint, timeout)
@@ -231,6 +249,17 @@ def _push_update(lines: list[str], url: str, graph: str | None, append: bool, ch
         update(text)
     return PushReport("update", _public(client.url), graph, len(lines), requests, None,
                       note + ("; fell back to SPARQL Update" if note else ""))
+
+
+def send_update(url: str, text: str, timeout: float, doing: str) -> None:
+    """One SPARQL 1.1 Update request, or a HipkgError that says what was being done and how to fix it."""
+    client = _Client(url, timeout)
+    try:
+        client.send("POST", client.url, text.encode("utf-8"), "application/sparql-update")
+    except urllib.error.HTTPError as exc:
+        raise HipkgError(f"{doing}: {_public(url)} refused a SPARQL Update (HTTP {exc.code}: {_detail(exc)}); recommending on "
+                         "an endpoint loads the situations into it, so give the server's update URL with --update-endpoint "
+                         "(Oxigraph: http://HOST:PORT/update)") from exc
 
 
 def update_requests(lines: Iterable[str], graph: str | None, chunk: int) -> Iterator[str]:

@@ -124,13 +124,25 @@ class Query:
         """The query text with each parameter's VALUES rows replaced by serialised terms."""
         for name in values:
             self.param(name)
-        text = self.text
-        for p in self.params:
-            rows = _rows(self, p, values.get(p.name))
-            if rows is None:
-                continue
-            text = _values_pattern(p).sub(lambda m, r=rows: f"{m.group('head')}{{ {r} }}", text)
-        return text
+        rendered = {p.name: _rows(self, p, values.get(p.name)) for p in self.params}
+        out, pos = [], 0
+        for start, end, head, name in self._slots:
+            rows = rendered[name]
+            if rows is not None:
+                out += (self.text[pos:start], head, "{ ", rows, " }")
+                pos = end
+        out.append(self.text[pos:])
+        return "".join(out)
+
+    @functools.cached_property
+    def _slots(self) -> tuple[tuple[int, int, str, str], ...]:
+        """(start, end, VALUES head, parameter) of every VALUES block a parameter binds, in text order: found once."""
+        found = [
+            (m.start(), m.end(), m.group("head"), p.name)
+            for p in self.params
+            for m in _values_pattern(p).finditer(self.text)
+        ]
+        return tuple(sorted(found))
 
     def run(self, engine: "Engine", **values: Any) -> Result:
         """Bind the values and run on an engine (hipkg.engines: Oxigraph, rdflib, or an endpoint)."""
@@ -177,7 +189,16 @@ def to_term(value: Any, kind: str, what: str) -> str:
         return f"<{iri}>"
     if isinstance(value, BNode):
         raise InputError(f"{what}: blank nodes cannot be bound")
-    return (value if isinstance(value, Literal) else Literal(str(value))).n3()
+    if isinstance(value, Literal) and (value.language or value.datatype):
+        return value.n3()
+    return _string_term(str(value))
+
+
+@functools.lru_cache(maxsize=65536)
+def _string_term(text: str) -> str:
+    """A plain string literal. Escaping backslash, quote and line breaks is all SPARQL's STRING_LITERAL2 needs, and
+    much cheaper than rdflib's general serialiser on the hot path."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r") + '"'
 
 
 @functools.lru_cache(maxsize=65536)

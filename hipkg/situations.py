@@ -29,15 +29,21 @@ class Situation:
     def to_dict(self) -> dict[str, Any]:
         return {"findings": [c.given for c in self.findings], "allergies": [c.given for c in self.allergies], "goal": self.goal}
 
-    def to_graph(self, node: URIRef = URIRef("urn:hipkg:situation")) -> Graph:
-        """The situation as RDF (hipkg:Situation), e.g. for SHACL validation or a triple store."""
+    def triples(self, node: URIRef, goal: URIRef | None = None) -> list[tuple[URIRef, URIRef, Any]]:
+        """The situation as RDF (hipkg:Situation with normalised codes, and the goal's purpose IRI when given)."""
+        out: list[tuple[URIRef, URIRef, Any]] = [(node, RDF.type, HIPKG.Situation)]
+        out += [(node, HIPKG.findingCode, Literal(c.curie)) for c in self.findings]
+        out += [(node, HIPKG.allergyCode, Literal(c.curie)) for c in self.allergies]
+        if goal is not None:
+            out.append((node, HIPKG.goal, goal))
+        return out
+
+    def to_graph(self, node: URIRef = URIRef("urn:hipkg:situation"), goal: URIRef | None = None) -> Graph:
+        """The situation as an rdflib Graph, e.g. for SHACL validation or a Turtle file."""
         g = Graph()
         g.bind("hipkg", HIPKG)
-        g.add((node, RDF.type, HIPKG.Situation))
-        for c in self.findings:
-            g.add((node, HIPKG.findingCode, Literal(c.curie)))
-        for c in self.allergies:
-            g.add((node, HIPKG.allergyCode, Literal(c.curie)))
+        for triple in self.triples(node, goal):
+            g.add(triple)
         return g
 
 
@@ -63,10 +69,9 @@ def from_dict(kg: "KnowledgeGraph", data: Any, where: str = "situation") -> Situ
     known = goals(kg)
     if goal not in known:
         raise InputError(f"{where}: unknown goal {goal!r}; expected one of {', '.join(sorted(known))}")
-    cmap = kg.mapping_set.curie_map
     return Situation(
-        findings=_unique(parse_code(f, FINDING_PREFIXES, cmap, f"{where}: findings") for f in findings),
-        allergies=_unique(parse_code(a, ALLERGY_PREFIXES, cmap, f"{where}: allergies") for a in allergies),
+        findings=_unique(parse_code(f, FINDING_PREFIXES, f"{where}: findings") for f in findings),
+        allergies=_unique(parse_code(a, ALLERGY_PREFIXES, f"{where}: allergies") for a in allergies),
         goal=goal,
     )
 

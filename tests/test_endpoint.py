@@ -224,15 +224,98 @@ def test_hipkg_query_file_over_the_endpoint(pushed, tmp_path, capsys):
 # ---------------------------------------------------------------------------------------------- recommend
 
 
+SITUATION = "{ ?case a <https://w3id.org/hipkg/Situation> }"
+
+
 @pytest.mark.parametrize("path", SITUATIONS[:4], ids=lambda p: p.stem)
 def test_recommend_over_the_endpoint_equals_in_process(pushed, path, capsys):
-    code, remote, err = run_cli(capsys, "recommend", str(path), "--format", "json", "--endpoint", pushed.query)
+    """The situation is loaded into the server for the queries, and removed afterwards."""
+    code, remote, err = run_cli(capsys, "recommend", str(path), "--format", "json", "--endpoint", pushed.query,
+                                "--update-endpoint", pushed.update)
     assert code == 0, err
     assert remote == run_cli(capsys, "recommend", str(path), "--format", "json")[1]
+    assert pushed.count(SITUATION) == 0
+
+
+def test_recommend_over_a_read_only_url_says_what_to_give(pushed, capsys):
+    code, _, err = run_cli(capsys, "recommend", str(SITUATIONS[0]), "--endpoint", pushed.query)
+    assert code == 2
+    assert "refused a SPARQL Update" in err and "--update-endpoint" in err
 
 
 def test_recommend_every_example_through_the_python_api(pushed, local):
-    remote = hipkg.load(endpoint=pushed.query)
+    remote = hipkg.load(endpoint=pushed.query, update_endpoint=pushed.update)
     for path in SITUATIONS:
         situation = json.loads(path.read_text(encoding="utf-8"))
         assert remote.recommend(situation).to_json() == local.recommend(situation).to_json(), path.name
+
+
+def test_batch_over_the_endpoint_equals_in_process(pushed, tmp_path, capsys):
+    batch = tmp_path / "batch.jsonl"
+    batch.write_text("".join(json.dumps(json.loads(p.read_text())) + "\n" for p in SITUATIONS))
+    code, remote, err = run_cli(capsys, "recommend", "--batch", str(batch), "--endpoint", pushed.query,
+                                "--update-endpoint", pushed.update, "--chunk", "5", "--jobs", "2")
+    assert code == 0, err
+    assert remote == run_cli(capsys, "recommend", "--batch", str(batch), "--jobs", "1")[1]
+    assert pushed.count(SITUATION) == 0
+
+
+# ---------------------------------------------------------------------------------------------- situations held by a server
+
+
+@pytest.fixture(scope="module")
+def holding(tmp_path_factory):
+    """A server holding the graph and the example situations, pushed with `hipkg push --situations`."""
+    srv = Server()
+    batch = tmp_path_factory.mktemp("situations") / "patients.jsonl"
+    batch.write_text("".join(json.dumps(json.loads(p.read_text())) + "\n" for p in SITUATIONS))
+    try:
+        assert main(["push", "--endpoint", srv.store]) == 0
+        assert main(["push", "--endpoint", srv.store, "--situations", str(batch)]) == 0
+        yield srv, batch
+    finally:
+        srv.stop()
+
+
+def test_push_situations_appends_them(holding, local):
+    srv, _ = holding
+    assert srv.count(SITUATION) == len(SITUATIONS)
+    assert srv.count() > len(local.data)  # the graph is still there
+
+
+def test_recommend_stored_answers_every_held_situation(holding, capsys):
+    srv, batch = holding
+    code, out, err = run_cli(capsys, "recommend", "--stored", "--endpoint", srv.query, "--chunk", "7")
+    assert code == 0, err
+    stored = {int(a.pop("case").rsplit(":", 1)[1]): a for a in map(json.loads, out.splitlines())}
+    local = [json.loads(line) for line in run_cli(capsys, "recommend", "--batch", str(batch), "--jobs", "1")[1].splitlines()]
+    assert sorted(stored) == list(range(1, len(SITUATIONS) + 1))
+    for number, expected in enumerate(local, start=1):
+        answer = stored[number]
+        for key in ("options", "advice", "disclaimer"):
+            assert answer[key] == expected[key], (number, key)
+        assert sorted(answer["unrecognized"]) == sorted(expected["unrecognized"])  # a store keeps no code order
+
+
+def test_recommend_stored_reports_a_situation_it_cannot_answer(holding, capsys):
+    srv, _ = holding
+    bad = "<urn:example:bad>"
+    from hipkg.push import send_update
+
+    send_update(srv.update, f'INSERT DATA {{ {bad} a <https://w3id.org/hipkg/Situation> ; '
+                            f'<https://w3id.org/hipkg/findingCode> "ICD10CM:nonsense" }}', 10, "test")
+    try:
+        code, out, err = run_cli(capsys, "recommend", "--stored", "--endpoint", srv.query, "--on-error", "skip")
+        assert code == 0, err
+        errors = [a for a in map(json.loads, out.splitlines()) if "error" in a]
+        assert errors == [{"case": "urn:example:bad", "error": errors[0]["error"]}]
+        assert "nonsense" in errors[0]["error"] and "skipped" in err
+        code, out, err = run_cli(capsys, "recommend", "--stored", "--endpoint", srv.query)
+        assert code == 2 and "nonsense" in err
+    finally:
+        send_update(srv.update, f"DELETE WHERE {{ {bad} ?p ?o }}", 10, "test")
+
+
+def test_recommend_stored_needs_an_endpoint(capsys):
+    code, _, err = run_cli(capsys, "recommend", "--stored")
+    assert code == 2 and "--endpoint" in err

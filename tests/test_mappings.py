@@ -61,5 +61,14 @@ def test_lidocaine_and_hyaluronic_acid_atc(kg) -> None:
 
 
 def test_mapping_triples_are_generated_from_the_table(kg) -> None:
+    """A skos:*Match triple per row that names a code, and each code's CURIE as the table writes it."""
+    from rdflib import Literal
+
+    from hipkg.namespaces import HIPKG
+
     real = [m for m in kg.mapping_set.mappings if not m.is_no_term_found]
-    assert len(kg.mapping_set.to_graph()) == len({(m.subject_id, m.predicate_id, m.object_id) for m in real})
+    graph = kg.mapping_set.to_graph()
+    matches = {(m.subject_id, m.predicate_id, m.object_id) for m in real}
+    curies = {(kg.mapping_set.expand(m.object_id), HIPKG.curie, Literal(m.object_id)) for m in real}
+    assert set(graph.triples((None, HIPKG.curie, None))) == curies
+    assert len(graph) == len(matches) + len(curies)

@@ -6,6 +6,7 @@ import sys
 import textwrap
 
 from hipkg.cli._common import add_format, print_json
+from hipkg.errors import InputError
 
 
 #: The defaults of hipkg.push.push, repeated here so that building the parser does not import urllib.request.
@@ -21,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "merged, into a SPARQL 1.1 server with the Graph Store Protocol (HTTP PUT, or POST with --append), falling back "
         "to SPARQL Update (INSERT DATA in chunks) when the server has no store protocol at URL (HTTP 404, 405, 415, 501). "
         "Then 'hipkg query NAME --endpoint QUERY-URL' and 'hipkg recommend FILE --endpoint QUERY-URL' run the same "
-        "queries there. The target graph is replaced unless --append.",
+        "queries there. The target graph is replaced unless --append. With --situations FILE, the situations of a batch "
+        "file are loaded instead (always appended), for 'hipkg recommend --stored --endpoint QUERY-URL'.",
         epilog=textwrap.dedent("""\
             the queries read the default graph: push into it (the default), or use --graph IRI on a server whose
             default graph is the union of its named graphs (Oxigraph with --union-default-graph, GraphDB, Virtuoso,
@@ -38,7 +40,10 @@ def register(sub: argparse._SubParsersAction) -> None:
               oxigraph serve --location /tmp/hipkg-store --bind 127.0.0.1:7878 &
               hipkg push --endpoint http://127.0.0.1:7878/store
               hipkg query knowledge/contraindications --endpoint http://127.0.0.1:7878/query
-              hipkg recommend examples/hip-osteoarthritis-left.json --endpoint http://127.0.0.1:7878/query
+              hipkg recommend examples/hip-osteoarthritis-left.json --endpoint http://127.0.0.1:7878/query \\
+                  --update-endpoint http://127.0.0.1:7878/update
+              hipkg push --endpoint http://127.0.0.1:7878/store --situations patients.jsonl
+              hipkg recommend --stored --endpoint http://127.0.0.1:7878/query > answers.jsonl
 
             exit codes: 0 pushed, 2 bad input, unreachable server or refused request"""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -49,6 +54,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="SPARQL Update URL for the fallback (default: --endpoint itself), e.g. http://HOST:7878/update")
     p.add_argument("--update", action="store_true", help="use SPARQL Update directly, without trying the Graph Store Protocol")
     p.add_argument("--append", action="store_true", help="add to what the target graph holds instead of replacing it")
+    p.add_argument("--situations", metavar="FILE", help="load the situations of FILE (.jsonl or .csv, as for 'hipkg recommend "
+                   "--batch') instead of the knowledge graph, always appending; every line is checked first, and one bad "
+                   "line stops the push before anything is sent")
+    p.add_argument("--base", metavar="IRI", help="--situations: each situation's IRI is BASE followed by its line number "
+                   "(default: urn:hipkg:situation:FILE-NAME:)")
     p.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, metavar="N",
                    help=f"triples per INSERT DATA request in the SPARQL Update fallback (default: {DEFAULT_CHUNK})")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
@@ -61,10 +71,36 @@ def run(args: argparse.Namespace) -> int:
     import hipkg
     from hipkg.push import push
 
-    report = push(hipkg.load(), args.endpoint, graph=args.graph, update_endpoint=args.update_endpoint, append=args.append,
-                  chunk=args.chunk, timeout=args.timeout, force_update=args.update)
+    kg = hipkg.load()
+    lines = None
+    if args.situations:
+        lines = _situations(kg, args.situations, args.base)
+    elif args.base:
+        raise InputError("--base goes with --situations FILE")
+    report = push(kg, args.endpoint, graph=args.graph, update_endpoint=args.update_endpoint, append=args.append or bool(lines),
+                  chunk=args.chunk, timeout=args.timeout, force_update=args.update, lines=lines)
     if args.format == "json":
         print_json(report.to_json())
     else:
         sys.stdout.write(report.describe() + "\n")
     return 0
+
+
+def _situations(kg: object, path: str, base: str | None) -> list[str]:
+    """Every situation of a batch file as N-Triples, or an InputError naming the first bad line."""
+    import re
+
+    from hipkg import situations
+    from hipkg.cli.recommend import read_lines
+    from hipkg.push import situation_triples
+
+    if base is None:
+        base = "urn:hipkg:situation:" + (re.sub(r"[^A-Za-z0-9._-]", "-", path.rsplit("/", 1)[-1]) or "stdin") + ":"
+    parsed = []
+    for number, raw in read_lines(path):
+        where = f"{path}:{number}"
+        item = situations.from_json(kg, raw, where) if isinstance(raw, str) else situations.from_dict(kg, raw, where)
+        parsed.append((f"{base}{number}", item))
+    if not parsed:
+        raise InputError(f"{path}: no situations to push")
+    return situation_triples(kg, parsed)

@@ -17,6 +17,7 @@ import textwrap
 from typing import TYPE_CHECKING, Any
 
 from hipkg.cli._common import add_format, positive, print_json, table
+from hipkg.engines import ENGINES
 from hipkg.errors import InputError
 from hipkg.safety import check_query
 
@@ -88,6 +89,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--limit", type=positive(int, "a whole number"), default=DEFAULT_LIMIT, metavar="N",
                        help=f"return at most N rows or triples; a note on stderr says when the answer was cut (default: {DEFAULT_LIMIT})")
         p.add_argument("--allow-service", action="store_true", help="allow SERVICE clauses (federated queries reach the network)")
+        p.add_argument("--engine", choices=ENGINES,
+                       help="in-process SPARQL engine (default: oxigraph; rdflib is the slow reference, with the same answers)")
         p.add_argument("--endpoint", metavar="URL", help="run the query on this SPARQL 1.1 query endpoint instead of in-process "
                        "(after 'hipkg push'); --timeout is then the HTTP timeout")
         p.set_defaults(run=run_query)
@@ -160,17 +163,35 @@ def _evaluate(graph: Any, text: str, limit: int) -> tuple[Any, bool]:
     return Result(answer.type, graph=out), truncated
 
 
-def _child(text: str, limit: int, conn: Any) -> None:  # pragma: no cover - runs in the child process
+def _evaluate_with(engine: Any, text: str, limit: int, name: str) -> tuple[Any, bool]:
+    """Run ``text`` on a hipkg engine (which predeclares hipkg's prefixes); cut at ``limit``."""
+    from hipkg.namespaces import new_graph
+    from hipkg.queries import Result
+
+    result = engine.execute(text, name)
+    if result.graph is not None:
+        triples = list(result.graph)
+        return Result(result.kind, graph=new_graph(triples[:limit])), len(triples) > limit
+    return Result(result.kind, result.vars, result.rows[:limit], boolean=result.boolean), len(result.rows) > limit
+
+
+def _child(text: str, limit: int, conn: Any, engine: str = "rdflib", name: str = "query") -> None:  # pragma: no cover - child process
     try:
         import hipkg
 
-        result, truncated = _evaluate(hipkg.load().data, text, limit)
+        if engine == "rdflib":
+            result, truncated = _evaluate(hipkg.load().data, text, limit)
+        else:
+            result, truncated = _evaluate_with(hipkg.load(engine=engine).engine, text, limit, name)
         if result.graph is not None:  # send triples, not an rdflib store
             payload = ("ok", result.kind, None, None, None, list(result.graph), truncated)
         else:
             payload = ("ok", result.kind, result.vars, result.rows, result.boolean, None, truncated)
     except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent as a message
-        payload = ("error", f"{type(exc).__name__}: {' '.join(str(exc).split())[:400]}")
+        from hipkg.errors import HipkgError
+
+        named = isinstance(exc, HipkgError)  # hipkg's own errors already name the query and say what went wrong
+        payload = ("error", " ".join(str(exc).split())[:500] if named else f"{type(exc).__name__}: {' '.join(str(exc).split())[:400]}", named)
     try:
         conn.send(payload)
     finally:
@@ -178,8 +199,9 @@ def _child(text: str, limit: int, conn: Any) -> None:  # pragma: no cover - runs
 
 
 def run_sparql(text: str, timeout: float = DEFAULT_TIMEOUT, limit: int = DEFAULT_LIMIT, allow_service: bool = False,
-               name: str = "query") -> tuple["Result", bool]:
-    """Check ``text``, then evaluate it on the bundled graph in a child process killed after ``timeout`` seconds."""
+               name: str = "query", engine: str = "oxigraph") -> tuple["Result", bool]:
+    """Check ``text``, then evaluate it on the bundled graph with ``engine`` in a child process killed after ``timeout``
+    seconds."""
     import hipkg
     from rdflib import Graph
 
@@ -187,11 +209,11 @@ def run_sparql(text: str, timeout: float = DEFAULT_TIMEOUT, limit: int = DEFAULT
     from hipkg.queries import Result
 
     check_query(text, allow_service, name)
-    hipkg.load()  # load before forking so that the child inherits the parsed graph
+    hipkg.load(engine=engine).engine  # noqa: B018 - load before forking so that the child inherits the loaded graph
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     receiver, sender = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=_child, args=(text, limit, sender), daemon=True)
+    process = ctx.Process(target=_child, args=(text, limit, sender, engine, name), daemon=True)
     process.start()
     sender.close()
     try:
@@ -207,7 +229,7 @@ def run_sparql(text: str, timeout: float = DEFAULT_TIMEOUT, limit: int = DEFAULT
         process.join()
         receiver.close()
     if payload[0] == "error":
-        raise InputError(f"{name}: {payload[1]}")
+        raise InputError(payload[1] if payload[2] else f"{name}: {payload[1]}")
     _, kind, vars_, rows, boolean, triples, truncated = payload
     if triples is not None:
         graph = Graph()
@@ -425,9 +447,11 @@ def run_query(args: argparse.Namespace) -> int:
         values = bind_params(hipkg.load(), query, args.param)
         text, label = query.bind(**values), f"query {query.name}"
     if getattr(args, "endpoint", None):
+        if args.engine:
+            raise InputError("give either --engine or --endpoint, not both: with --endpoint the server's engine answers")
         result, truncated = run_remote(args.endpoint, text, args.timeout, args.limit, args.allow_service, label)
     else:
-        result, truncated = run_sparql(text, args.timeout, args.limit, args.allow_service, label)
+        result, truncated = run_sparql(text, args.timeout, args.limit, args.allow_service, label, args.engine or "oxigraph")
     sys.stdout.write(render(result, args.format))
     if truncated:
         what = "triples" if result.graph is not None else "rows"

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
 import textwrap
 from typing import TYPE_CHECKING, Iterator
 
-from hipkg.cli._common import add_format
+from hipkg.cli._common import add_format, positive
 from hipkg.engines import ENGINES
 from hipkg.errors import InputError
 
@@ -34,9 +34,11 @@ def register(sub: argparse._SubParsersAction) -> None:
             examples:
               hipkg recommend examples/hip-osteoarthritis-left.json
               hipkg recommend --finding ICD10CM:M16.12 --finding ICD10CM:Z79.01 --format json
-              hipkg recommend --batch situations.jsonl > answers.jsonl
+              hipkg recommend --batch situations.jsonl > answers.jsonl       (workers once there are 2+ chunks)
+              hipkg recommend FILE --endpoint http://HOST:7878/query --update-endpoint http://HOST:7878/update
+              hipkg recommend --stored --endpoint http://HOST:7878/query     (after 'hipkg push --situations FILE')
 
-            exit codes: 0 answered, 2 bad input (the message names the bad value)"""),
+            exit codes: 0 answered, 2 bad input (the message names the bad value; in a batch, after the answers before it)"""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("file", nargs="?", metavar="FILE", help="situation file (.json or .ttl), or - for standard input")
@@ -46,11 +48,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", metavar="FILE", help="many situations: .jsonl (one JSON situation per line) or .csv (columns findings, "
                    "allergies, goal; codes separated by ';' or spaces); '-' reads JSON lines from standard input. One JSON answer "
                    "per line out, in input order, answered with one set of queries per chunk")
-    p.add_argument("--chunk", type=int, default=1000, metavar="N", help="situations per query in --batch (default: 1000)")
+    p.add_argument("--stored", action="store_true",
+                   help="answer every hipkg:Situation the --endpoint server holds (see 'hipkg push --situations'): one JSON line "
+                   "per situation, in IRI order, each with its \"case\" IRI")
+    p.add_argument("--chunk", type=positive(int, "a whole number of situations"), default=1000, metavar="N",
+                   help="situations per query in --batch and --stored (default: 1000)")
+    p.add_argument("--jobs", type=positive(int, "a whole number of processes"), default=min(os.cpu_count() or 1, 4), metavar="N",
+                   help="--batch and --stored: worker processes once there is more than one chunk (default: the number of CPUs, "
+                   "at most 4; 1 answers everything in this process)")
     p.add_argument("--on-error", choices=("fail", "skip"), default="fail",
-                   help="--batch: on a bad line, stop with exit 2 (fail, default) or write {\"line\": N, \"error\": ...} in its place and go on (skip)")
+                   help="--batch and --stored: on a bad situation, stop with exit 2 after the answers before it (fail, default), or "
+                   "write {\"line\": N, \"error\": ...} ({\"case\": IRI, ...} with --stored) in its place and go on (skip)")
     p.add_argument("--engine", choices=ENGINES, help="SPARQL engine (default: oxigraph; rdflib is the slow reference)")
-    p.add_argument("--endpoint", metavar="URL", help="run the queries on this SPARQL 1.1 endpoint instead (after hipkg push)")
+    p.add_argument("--endpoint", metavar="URL", help="run the queries on this SPARQL 1.1 endpoint instead (after hipkg push); the "
+                   "situations are loaded into it for as long as they are answered")
+    p.add_argument("--update-endpoint", metavar="URL", help="with --endpoint: where SPARQL Update loads and removes the situations "
+                   "(default: the --endpoint URL; Oxigraph: http://HOST:PORT/update)")
     add_format(p, ("table", "json"), "table")
     p.set_defaults(run=run)
 
@@ -59,16 +72,18 @@ def run(args: argparse.Namespace) -> int:
     import hipkg
     from hipkg import situations
 
-    given = [bool(args.file), bool(args.finding or args.allergy or args.goal), bool(args.batch)]
+    given = [bool(args.file), bool(args.finding or args.allergy or args.goal), bool(args.batch), args.stored]
     if sum(given) != 1:
-        raise InputError("give exactly one of: a situation FILE, --finding/--allergy/--goal, or --batch FILE.jsonl")
+        raise InputError("give exactly one of: a situation FILE, --finding/--allergy/--goal, --batch FILE.jsonl, or --stored")
     if args.engine and args.endpoint:
         raise InputError("give either --engine or --endpoint, not both: with --endpoint the server's engine answers")
-    kg = hipkg.load(engine=args.engine or "oxigraph", endpoint=args.endpoint)
-    if args.batch:
-        if args.chunk < 1:
-            raise InputError(f"--chunk {args.chunk}: expected a positive number of situations")
-        return _batch(kg, args.batch, args.chunk, args.on_error)
+    if args.update_endpoint and not args.endpoint:
+        raise InputError("--update-endpoint goes with --endpoint URL")
+    if args.stored and not args.endpoint:
+        raise InputError("--stored answers the situations a server holds: give its --endpoint URL")
+    kg = hipkg.load(engine=args.engine or "oxigraph", endpoint=args.endpoint, update_endpoint=args.update_endpoint)
+    if args.batch or args.stored:
+        return _batch(kg, args)
     if args.file:
         situation = situations.read(kg, args.file, sys.stdin.read() if args.file == "-" else None)
     else:
@@ -83,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lines(path: str) -> "Iterator[tuple[int, object]]":
+def read_lines(path: str) -> "Iterator[tuple[int, object]]":
     """(line number, situation as dict or the raw text) for every non-empty line of a .jsonl or .csv batch."""
     import csv
 
@@ -113,47 +128,44 @@ def _lines(path: str) -> "Iterator[tuple[int, object]]":
                     yield number, line
 
 
-def _batch(kg: object, path: str, chunk: int, on_error: str) -> int:
-    """Stream answers in input order; situations are answered chunk by chunk with one run of each query."""
-    from hipkg import situations
-    from hipkg.recommending import recommend_many
+def _batch(kg: object, args: argparse.Namespace) -> int:
+    """Stream answers in input order, a chunk per query run; the chunks run in worker processes when there are several."""
+    from hipkg.batch import Answered, Batch
+    from hipkg.recommending import stored_cases
 
     progress = sys.stderr.isatty()
-    pending: list[tuple[int, object]] = []  # (line, Situation or error message)
     done = 0
+    sys.stdout.flush()
+    out = sys.stdout.buffer
 
-    def flush() -> None:
+    def write(answered: Answered, count: int) -> None:
         nonlocal done
-        valid = [item for _, item in pending if not isinstance(item, str)]
-        answers = iter(recommend_many(kg, valid)) if valid else iter(())
-        for number, item in pending:
-            if isinstance(item, str):
-                sys.stdout.write(json.dumps({"line": number, "error": item}, ensure_ascii=False) + "\n")
-            else:
-                sys.stdout.write(json.dumps(next(answers).to_json(), ensure_ascii=False) + "\n")
-        done += len(pending)
-        pending.clear()
+        out.write(answered.data)
+        for message in answered.skipped:
+            print(f"hipkg: skipped {message}", file=sys.stderr)
+        if answered.failed:
+            raise InputError(answered.failed)
+        done += count
         if progress:
-            sys.stderr.write(f"\r{done} situations answered")
+            sys.stderr.write(f"\r{done:,} situations answered")
             sys.stderr.flush()
 
-    for number, item in _lines(path):
-        where = f"{path}:{number}"
-        try:
-            situation = situations.from_json(kg, item, where) if isinstance(item, str) else situations.from_dict(kg, item, where)
-        except InputError as exc:
-            if on_error == "fail":
-                flush()
-                raise
-            print(f"hipkg: skipped {exc}", file=sys.stderr)
-            pending.append((number, str(exc)))
+    batch = Batch(kg, write, "stored" if args.stored else args.batch, args.on_error == "fail", args.chunk, args.jobs)
+    try:
+        if args.stored:
+            for case in stored_cases(kg):
+                batch.add_case(str(case))
         else:
-            pending.append((number, situation))
-        if len(pending) >= chunk:
-            flush()
-    flush()
-    if progress:
-        sys.stderr.write("\n")
+            for number, raw in read_lines(args.batch):
+                batch.add_line(number, raw)
+        batch.close()
+    except BaseException:
+        batch.abort()  # what came before the bad situation is written; nothing after it
+        raise
+    finally:
+        out.flush()
+        if progress:
+            sys.stderr.write("\n")
     return 0
 
 

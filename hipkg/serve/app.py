@@ -111,7 +111,6 @@ def check_situation(kg: Any, goals: list[str], data: Any) -> dict[str, Any]:
         raise ApiError(400, "expected a JSON object with keys findings, allergies, goal")
     if set(data) - set(SITUATION_KEYS):
         raise ApiError(400, "unknown key in the situation; expected only findings, allergies, goal")
-    cmap = kg.mapping_set.curie_map
     for key, prefixes, example, required in (("findings", FINDING_PREFIXES, "ICD10CM:M16.11", True),
                                               ("allergies", ALLERGY_PREFIXES, "RXNORM:6387", False)):
         items = data.get(key, [] if not required else None)
@@ -124,7 +123,7 @@ def check_situation(kg: Any, goals: list[str], data: Any) -> dict[str, Any]:
             if not isinstance(item, str):
                 raise ApiError(400, f"{key}[{i}] is not a string; expected a code such as \"{example}\"")
             try:
-                parse_code(item, prefixes, cmap, key)
+                parse_code(item, prefixes, key)
             except InputError as exc:
                 raise ApiError(400, f"{key}[{i}] is not a valid code: {_code_problem(str(exc))}") from None
     if "goal" in data and data["goal"] not in goals:

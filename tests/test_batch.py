@@ -1,0 +1,135 @@
+"""Batches and the fast path: workers give the same bytes, situations come and go from the store, the status memo and
+the JSON-lines writer change nothing, and the status rule reads the same as recommend/effects."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from rdflib import URIRef
+
+from conftest import EXAMPLES
+from hipkg.cli import main
+from hipkg.recommending import STATUS_ORDER, json_lines, recommend_many
+from hipkg.situations import from_dict, goals
+
+NAMES = sorted(p.stem for p in EXAMPLES.glob("*.json") if not p.name.endswith(".expected.json"))
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def example(name: str) -> dict:
+    return json.loads((EXAMPLES / f"{name}.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture()
+def batch_file(tmp_path):
+    """Every example, with a bad line third from the end."""
+    lines = [json.dumps(example(n)) for n in NAMES]
+    lines.insert(len(lines) - 2, '{"findings": ["ICD10CM:M16.ZZ!"]}')
+    path = tmp_path / "all.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path, len(lines) - 2  # the bad line's number
+
+
+def test_workers_write_the_same_bytes_as_one_process(batch_file, capsys):
+    path, _ = batch_file
+    one = run(capsys, "recommend", "--batch", str(path), "--on-error", "skip", "--jobs", "1")
+    two = run(capsys, "recommend", "--batch", str(path), "--on-error", "skip", "--jobs", "2", "--chunk", "4")
+    assert one[0] == two[0] == 0
+    assert one[1] == two[1]
+    assert len(one[1].splitlines()) == len(NAMES) + 1
+
+
+def test_workers_stop_at_a_bad_line_after_writing_what_came_before(batch_file, capsys):
+    path, bad = batch_file
+    code, out, err = run(capsys, "recommend", "--batch", str(path), "--jobs", "2", "--chunk", "3")
+    assert code == 2 and f"all.jsonl:{bad}" in err and "M16.ZZ!" in err
+    assert len(out.splitlines()) == bad - 1
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_jobs_and_chunk_must_be_positive_whole_numbers(value, capsys):
+    for option in ("--jobs", "--chunk"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["recommend", "--batch", "x.jsonl", option, value])
+        assert exit_.value.code == 2 and repr(value) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_json_line_is_the_answer_as_json(kg, name):
+    answer = kg.recommend(example(name))
+    assert next(json_lines([answer])) == json.dumps(answer.to_json())
+
+
+def test_situations_leave_the_store_as_they_came(kg):
+    store = kg.engine.store
+    before = len(store)
+    recommend_many(kg, [from_dict(kg, example(n)) for n in NAMES])
+    assert len(store) == before
+    triples = from_dict(kg, example(NAMES[0])).triples(URIRef("urn:example:held"), goals(kg)["therapeutic"])
+    with pytest.raises(RuntimeError):
+        with kg.engine.hold(triples):
+            assert len(store) == before + len(triples)
+            raise RuntimeError("the situations still leave")
+    assert len(store) == before
+
+
+def test_rebuilding_the_store_keeps_every_answer(monkeypatch):
+    from hipkg.graph import KnowledgeGraph, _read_mappings, bundled_nquads
+
+    mappings = _read_mappings()
+    fresh = KnowledgeGraph(bundled_nquads(mappings), mappings)
+    expected = [fresh.recommend(example(n)).to_json() for n in NAMES]
+    monkeypatch.setattr(fresh.engine, "REBUILD_AFTER", 1)
+    first = fresh.engine.store
+    assert [fresh.recommend(example(n)).to_json() for n in NAMES] == expected
+    assert fresh.engine.store is not first and fresh.engine.removed == 0
+    assert len(fresh.engine.store) == len(first)
+
+
+def test_status_is_asked_once_per_rules_and_goal(kg, monkeypatch):
+    from hipkg import recommending
+
+    situation = from_dict(kg, {"findings": ["ICD10CM:M16.12", "ICD10CM:E11.65"], "allergies": ["RXNORM:6387"]})
+    first = kg.recommend(situation)
+    asked = []
+    query = kg.query
+    monkeypatch.setattr(kg, "query", lambda name, **kw: asked.append(name) or query(name, **kw))
+    assert kg.recommend(situation) == first
+    assert "recommend/status" not in asked
+    recommending._statuses(kg).clear()
+    assert kg.recommend(situation) == first
+    assert "recommend/status" in asked
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_status_follows_the_documented_rule_from_the_effects(kg, name):
+    """recommend/status against its description, applied here to recommend/effects: not-indicated without an
+    indication; otherwise avoid with a contraindication; otherwise caution with a caution; otherwise fits."""
+    answer = kg.recommend(example(name))
+    for option in answer.options:
+        kinds = {r.kind for r in option.reasons}
+        expected = ("not-indicated" if "indication" not in kinds else "avoid" if "contraindication" in kinds
+                    else "caution" if "caution" in kinds else "fits")
+        assert option.status == expected, option.id
+    assert [STATUS_ORDER.index(o.status) for o in answer.options] == sorted(STATUS_ORDER.index(o.status) for o in answer.options)
+
+
+def test_query_engine_option_gives_the_same_answer(capsys):
+    args = ("query", "knowledge/contraindications", "--format", "csv")
+    oxigraph = run(capsys, *args)
+    rdflib = run(capsys, *args, "--engine", "rdflib")
+    assert oxigraph[0] == rdflib[0] == 0
+    assert sorted(oxigraph[1].splitlines()) == sorted(rdflib[1].splitlines())
+
+
+def test_push_situations_checks_every_line_before_sending(batch_file, capsys):
+    path, bad = batch_file
+    code, _, err = run(capsys, "push", "--endpoint", "http://127.0.0.1:9/store", "--situations", str(path))
+    assert code == 2 and f"all.jsonl:{bad}" in err and "cannot reach" not in err
+    code, _, err = run(capsys, "push", "--endpoint", "http://127.0.0.1:9/store", "--base", "urn:x:")
+    assert code == 2 and "--situations" in err
