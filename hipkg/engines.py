@@ -10,6 +10,7 @@ import contextlib
 import functools
 import json
 import re
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -158,6 +159,8 @@ class OxigraphEngine:
         self.store = self._build()
         self.named = False  # the named graphs are loaded for the first query that names a graph
         self.removed = 0
+        self.holding = 0  # requests whose situations are in the store now: no rebuild while any is
+        self._lock = threading.Lock()
 
     def _build(self) -> "pyoxigraph.Store":
         import pyoxigraph as ox
@@ -173,15 +176,20 @@ class OxigraphEngine:
 
         default = ox.DefaultGraph()
         quads = [ox.Quad(_to_ox(s), _to_ox(p), _to_ox(o), default) for s, p, o in triples]
-        self.store.extend(quads)
+        with self._lock:
+            self.holding += 1
+            store = self.store
+        store.extend(quads)
         try:
             yield
         finally:
             for quad in quads:
-                self.store.remove(quad)
-            self.removed += len(quads)
-            if self.removed >= self.REBUILD_AFTER:
-                self.store, self.named, self.removed = self._build(), False, 0
+                store.remove(quad)
+            with self._lock:
+                self.holding -= 1
+                self.removed += len(quads)
+                if self.removed >= self.REBUILD_AFTER and not self.holding:
+                    self.store, self.named, self.removed = self._build(), False, 0
 
     def execute(self, text: str, name: str = "query") -> "Result":
         import pyoxigraph as ox

@@ -291,18 +291,19 @@ def answer(kg: "KnowledgeGraph", situations: dict[URIRef, Situation]) -> list[Re
     fired: dict[URIRef, list[tuple[URIRef, str]]] = {}
     for case, rule, because in triggered:
         fired.setdefault(case, []).append((rule, because))
-    known = _statuses(kg)  # (goal, triggered rules) -> option -> status, for every such pair seen so far
+    memo = _statuses(kg)  # (goal, triggered rules) -> option -> status, for such pairs seen before
     profile_of = {case: (goal_of[case], frozenset(r for r, _ in rules)) for case, rules in fired.items()}
+    known = {p: found for p in set(profile_of.values()) if (found := memo.get(p)) is not None}
     unseen = list(dict.fromkeys(p for p in profile_of.values() if p not in known))
     if unseen:
-        if len(known) > _STATUS_MEMO:
-            known.clear()
         rows = kg.query("recommend/status", triggered=[(str(i), rule, goal) for i, (goal, rules) in enumerate(unseen) for rule in rules]).rows
         found: dict[str, dict[str, str]] = {}
         for sc, option, status in rows:
             found.setdefault(str(sc), {})[curie(option)] = str(status)
-        for i, profile in enumerate(unseen):
-            known[profile] = found.get(str(i), {})
+        known.update((profile, found.get(str(i), {})) for i, profile in enumerate(unseen))
+        if len(memo) > _STATUS_MEMO:
+            memo.clear()
+        memo.update(known)
 
     cites, effects, advice_of, described = _citations(kg), _effects(kg), _advice(kg), _described(kg)
     advised: dict[URIRef, dict[str, set[str]]] = {}

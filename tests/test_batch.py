@@ -91,6 +91,22 @@ def test_rebuilding_the_store_keeps_every_answer(monkeypatch):
     assert len(fresh.engine.store) == len(first)
 
 
+def test_threads_share_one_graph_while_the_store_is_rebuilt(monkeypatch):
+    """A rebuild waits until no request has situations in the store: none loses its situations half-way."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hipkg.graph import KnowledgeGraph, _read_mappings, bundled_nquads
+
+    mappings = _read_mappings()
+    shared = KnowledgeGraph(bundled_nquads(mappings), mappings)
+    expected = {n: shared.recommend(example(n)).to_json() for n in NAMES}
+    monkeypatch.setattr(shared.engine, "REBUILD_AFTER", 1)
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda n: (n, shared.recommend(example(n)).to_json()), NAMES * 4))
+    assert all(answer == expected[n] for n, answer in answers)
+    assert shared.engine.holding == 0
+
+
 def test_status_is_asked_once_per_rules_and_goal(kg, monkeypatch):
     from hipkg import recommending
 
