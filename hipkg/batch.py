@@ -2,20 +2,28 @@
 there is more than one chunk, written as JSON lines in input order.
 
 A chunk is read, parsed, answered and serialised where it is answered, so that all of that runs in parallel; this
-process only reads lines and writes the finished bytes. Workers load the graph once (from the build cache). With
-one chunk, or ``jobs=1``, nothing is started: the chunk is answered in this process.
+process only reads lines and copies the finished bytes out. Workers load the graph once (from the build cache) and
+spool each chunk's answer (some 60 MB per 1,000 situations) to a file that this process copies to the output with
+sendfile: sent back through the pool's pipe instead, the same bytes cost this process 18 s of system time per 100,000
+situations, taken from the workers' two cores. With one chunk, or ``jobs=1``, nothing is started: the chunk is
+answered in this process.
 """
 from __future__ import annotations
 
 import gc
+import io
 import json
 import multiprocessing
+import os
+import shutil
+import tempfile
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, NamedTuple
 
-from hipkg.errors import InputError
+from hipkg.errors import HipkgError, InputError
 
 if TYPE_CHECKING:
     from hipkg.graph import KnowledgeGraph
@@ -37,9 +45,10 @@ class Chunk:
 
 
 class Answered(NamedTuple):
-    data: bytes  # the JSON lines, UTF-8
+    data: bytes  # the JSON lines, UTF-8 (empty when spooled)
     skipped: tuple[str, ...]  # a message per bad situation written as an error line
     failed: str | None  # with stop: the message of the bad situation that ended the chunk (nothing after it is written)
+    spooled: str | None = None  # the file holding the JSON lines instead, written by a worker
 
 
 def answer_chunk(kg: "KnowledgeGraph", chunk: Chunk) -> Answered:
@@ -111,24 +120,51 @@ def _start_worker(engine: str, endpoint: str | None, update_endpoint: str | None
     gc.freeze()  # the graph stays for the life of the worker: later collections need not walk it
 
 
-def _work(chunk: Chunk) -> Answered:
+def _work(chunk: Chunk, spool: str) -> Answered:
     assert _worker_kg is not None, "worker started without a graph"
-    return answer_chunk(_worker_kg, chunk)
+    answered = answer_chunk(_worker_kg, chunk)
+    with tempfile.NamedTemporaryFile(dir=spool, suffix=".jsonl", delete=False) as handle:
+        handle.write(answered.data)
+    return answered._replace(data=b"", spooled=handle.name)
+
+
+def _copy(path: str, out: BinaryIO) -> None:
+    """Copy a spooled chunk to ``out``: in the kernel (sendfile) when ``out`` is a file descriptor, else by reading."""
+    with open(path, "rb") as source:
+        try:
+            target = out.fileno()
+        except (AttributeError, OSError, io.UnsupportedOperation):
+            target = None
+        if target is not None:
+            out.flush()
+            size, sent = os.fstat(source.fileno()).st_size, 0
+            try:
+                while sent < size:
+                    step = os.sendfile(target, source.fileno(), sent, size - sent)
+                    if not step:
+                        break
+                    sent += step
+            except OSError:
+                pass  # an output sendfile cannot write to: copy the rest by reading
+            source.seek(sent)
+        shutil.copyfileobj(source, out, 1 << 20)
+    os.unlink(path)
 
 
 class Batch:
-    """Collects situations, answers them a chunk at a time and hands each chunk's result to ``write`` in input order.
+    """Collects situations, answers them a chunk at a time and writes each chunk's JSON lines to ``out`` in input order,
+    then calls ``report(answered, situations)``, which may raise (for example on ``answered.failed``): nothing after
+    that is written."""
 
-    ``write(answered, situations)`` may raise (for example on ``answered.failed``): nothing after that is written."""
-
-    def __init__(self, kg: "KnowledgeGraph", write: Callable[[Answered, int], None], source: str, stop: bool,
+    def __init__(self, kg: "KnowledgeGraph", out: BinaryIO, report: Callable[[Answered, int], None], source: str, stop: bool,
                  chunk: int = 1000, jobs: int = 1) -> None:
-        self.kg, self.write, self.source, self.stop, self.chunk, self.jobs = kg, write, source, stop, chunk, jobs
+        self.kg, self.out, self.report, self.source, self.stop, self.chunk, self.jobs = kg, out, report, source, stop, chunk, jobs
         self.pending: list[Any] = []
         self.stored = False
         self.held: Chunk | None = None  # the first chunk, kept until a second one says workers are worth it
         self.running: deque[tuple[Future[Answered], int]] = deque()
         self.pool: ProcessPoolExecutor | None = None
+        self.spool: str | None = None
 
     def add_line(self, number: int, raw: Any) -> None:
         self._add((number, raw))
@@ -153,20 +189,30 @@ class Batch:
                 self._submit(self._take())
             if self.held is not None:  # only ever one chunk: answer it here
                 held, self.held = self.held, None
-                self.write(answer_chunk(self.kg, held), len(held))
+                self._emit(answer_chunk(self.kg, held), len(held))
             self._drain(0)
         finally:
             self.abort()
 
     def abort(self) -> None:
-        """Stop the workers without waiting for what they are doing."""
+        """Stop the workers without waiting for what they are doing, and remove the spool."""
         if self.pool is not None:
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = None
+        if self.spool is not None:
+            shutil.rmtree(self.spool, ignore_errors=True)
+            self.spool = None
+
+    def _emit(self, answered: Answered, size: int) -> None:
+        if answered.spooled:
+            _copy(answered.spooled, self.out)
+        else:
+            self.out.write(answered.data)
+        self.report(answered, size)
 
     def _submit(self, chunk: Chunk) -> None:
         if self.jobs <= 1:
-            self.write(answer_chunk(self.kg, chunk), len(chunk))
+            self._emit(answer_chunk(self.kg, chunk), len(chunk))
             return
         if self.pool is None and self.held is None:
             self.held = chunk
@@ -176,17 +222,22 @@ class Batch:
             context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
             kg = self.kg
             engine = kg.engine_name if kg.endpoint is None else "oxigraph"
+            self.spool = tempfile.mkdtemp(prefix="hipkg-batch-")
             self.pool = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_start_worker,
                                             initargs=(engine, kg.endpoint, kg.update_endpoint))
             held, self.held = self.held, None
             assert held is not None
-            self.running.append((self.pool.submit(_work, held), len(held)))
-        self.running.append((self.pool.submit(_work, chunk), len(chunk)))
+            self.running.append((self.pool.submit(_work, held, self.spool), len(held)))
+        self.running.append((self.pool.submit(_work, chunk, self.spool), len(chunk)))
         self._drain(2 * self.jobs)
 
     def _drain(self, keep: int) -> None:
-        """Write finished chunks in order, waiting while more than ``keep`` are in flight (bounds memory)."""
+        """Write finished chunks in order, waiting while more than ``keep`` are in flight (bounds memory and spool)."""
         while self.running and (len(self.running) > keep or self.running[0][0].done()):
             future, size = self.running.popleft()
-            self.write(future.result(), size)
-
+            try:
+                answered = future.result()
+            except BrokenProcessPool as exc:
+                raise HipkgError(f"a batch worker process ended unexpectedly ({exc}); the answers before its chunk were "
+                                 "written. Run again with --jobs 1 to answer in one process") from None
+            self._emit(answered, size)

@@ -35,20 +35,33 @@ def batch_file(tmp_path):
     return path, len(lines) - 2  # the bad line's number
 
 
-def test_workers_write_the_same_bytes_as_one_process(batch_file, capsys):
+@pytest.fixture()
+def spool_root(tmp_path, monkeypatch):
+    """Where the workers' spool directory goes, to check that nothing is left behind."""
+    import tempfile
+
+    root = tmp_path / "spool-root"
+    root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(root))
+    return root
+
+
+def test_workers_write_the_same_bytes_as_one_process(batch_file, spool_root, capsys):
     path, _ = batch_file
     one = run(capsys, "recommend", "--batch", str(path), "--on-error", "skip", "--jobs", "1")
     two = run(capsys, "recommend", "--batch", str(path), "--on-error", "skip", "--jobs", "2", "--chunk", "4")
     assert one[0] == two[0] == 0
     assert one[1] == two[1]
     assert len(one[1].splitlines()) == len(NAMES) + 1
+    assert not list(spool_root.glob("hipkg-batch-*"))  # (multiprocessing keeps its own pymp-* there)
 
 
-def test_workers_stop_at_a_bad_line_after_writing_what_came_before(batch_file, capsys):
+def test_workers_stop_at_a_bad_line_after_writing_what_came_before(batch_file, spool_root, capsys):
     path, bad = batch_file
     code, out, err = run(capsys, "recommend", "--batch", str(path), "--jobs", "2", "--chunk", "3")
     assert code == 2 and f"all.jsonl:{bad}" in err and "M16.ZZ!" in err
     assert len(out.splitlines()) == bad - 1
+    assert not list(spool_root.glob("hipkg-batch-*"))  # (multiprocessing keeps its own pymp-* there)
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two"])

@@ -138,9 +138,8 @@ def _batch(kg: object, args: argparse.Namespace) -> int:
     sys.stdout.flush()
     out = sys.stdout.buffer
 
-    def write(answered: Answered, count: int) -> None:
+    def report(answered: Answered, count: int) -> None:
         nonlocal done
-        out.write(answered.data)
         for message in answered.skipped:
             print(f"hipkg: skipped {message}", file=sys.stderr)
         if answered.failed:
@@ -150,7 +149,7 @@ def _batch(kg: object, args: argparse.Namespace) -> int:
             sys.stderr.write(f"\r{done:,} situations answered")
             sys.stderr.flush()
 
-    batch = Batch(kg, write, "stored" if args.stored else args.batch, args.on_error == "fail", args.chunk, args.jobs)
+    batch = Batch(kg, out, report, "stored" if args.stored else args.batch, args.on_error == "fail", args.chunk, args.jobs)
     try:
         if args.stored:
             for case in stored_cases(kg):
