@@ -1,5 +1,5 @@
-"""Which options fit a situation, and why: binds the situation into the queries of
-queries/recommend/ and formats what they return. No clinical rule lives here."""
+"""Which options fit a situation, and why: holds the situations in the store for the queries of queries/recommend/,
+joins what they return and formats it. No clinical rule lives here."""
 from __future__ import annotations
 
 import functools
