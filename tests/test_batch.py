@@ -148,6 +148,20 @@ def test_status_follows_the_documented_rule_from_the_effects(kg, name):
     assert [STATUS_ORDER.index(o.status) for o in answer.options] == sorted(STATUS_ORDER.index(o.status) for o in answer.options)
 
 
+def test_reached_gives_the_same_rows_with_and_without_candidates(kg):
+    """The bound candidates (hipkg.codes.candidates) only turn the FILTER's scan into lookups: same rows either way."""
+    from hipkg.codes import candidates
+
+    held = {URIRef(f"urn:example:{n}"): from_dict(kg, example(n)) for n in NAMES}
+    triples = [t for iri, s in held.items() for t in s.triples(iri, goals(kg)[s.goal])]
+    codes = sorted({c.curie for s in held.values() for c in (*s.findings, *s.allergies)})
+    bound = [(code, kg.mapping_set.expand(c)) for code in codes for c in candidates(code)]
+    with kg.engine.hold(triples):
+        fast = kg.query("recommend/reached", cases=list(held), candidates=bound).rows
+        scan = kg.query("recommend/reached", cases=list(held)).rows
+    assert fast and sorted(fast) == sorted(scan)
+
+
 def test_query_engine_option_gives_the_same_answer(capsys):
     args = ("query", "knowledge/contraindications", "--format", "csv")
     oxigraph = run(capsys, *args)
