@@ -144,9 +144,10 @@ class OxigraphEngine:
     for a query that names graphs (none of the library's does), which halves the load.
 
     Situations are held in the store only while they are answered. The in-memory store keeps removed quads in its
-    indexes (it is versioned), and a code's literal is shared by the mapping table and every situation giving it, so
-    lookups by code slowed down chunk after chunk (measured: the reached query took 0.09 s for the first 1,000
-    situations and 0.30 s after 40,000). So the store is built afresh (0.2 s) once enough quads have been removed."""
+    indexes (it is versioned), so lookups by a term that past situations used too (a code's literal, when codes were
+    matched by literal) slowed down chunk after chunk (measured: the reached query took 0.09 s for the first 1,000
+    situations and 0.30 s after 40,000). So the store is built afresh (0.1 s) once enough quads have been removed, and
+    never while a request holds situations in it."""
 
     name = "oxigraph"
     #: Removed quads after which the store is rebuilt (about ten chunks of 1,000 situations).
@@ -196,11 +197,14 @@ class OxigraphEngine:
 
         from hipkg.queries import Result
 
-        if not self.named and _NAMES_GRAPHS.search("\n".join(l for l in text.splitlines() if not l.lstrip().startswith("#"))):
-            self.store.bulk_load(self.nquads, format=ox.RdfFormat.N_QUADS)
-            self.named = True
+        names_graphs = _NAMES_GRAPHS.search("\n".join(l for l in text.splitlines() if not l.lstrip().startswith("#")))
+        with self._lock:  # the store, with its named graphs loaded if the query needs them, as one consistent state
+            store = self.store
+            if names_graphs and not self.named:
+                store.bulk_load(self.nquads, format=ox.RdfFormat.N_QUADS)
+                self.named = True
         try:
-            answer = self.store.query(text, prefixes=_prefixes())
+            answer = store.query(text, prefixes=_prefixes())
         except SyntaxError as exc:
             raise InputError(f"{name}: {_syntax_message(text, str(exc))}") from exc
         if isinstance(answer, ox.QuerySolutions):
