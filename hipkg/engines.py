@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 ENGINES = ("oxigraph", "rdflib")
 #: A query that may read named graphs (GRAPH, FROM NAMED; comment lines aside): only then does Oxigraph need them loaded.
 _NAMES_GRAPHS = re.compile(r"\bGRAPH\b|\bFROM\s+NAMED\b", re.IGNORECASE)
+_GRAPH_WORD = re.compile(r"graph|named", re.IGNORECASE)
 
 
 class Engine(Protocol):
@@ -76,6 +77,13 @@ class RdflibEngine:
             return Result(answer.type, graph=new_graph(answer))
         except Exception as exc:  # rdflib raises ParseException, ValueError, ...
             raise InputError(f"{name}: {' '.join(str(exc).split())[:400]}") from exc
+
+
+def _names_graphs(text: str) -> bool:
+    """Whether a query may read named graphs: GRAPH or FROM NAMED outside comment lines (a quick scan first)."""
+    if not _GRAPH_WORD.search(text):
+        return False
+    return bool(_NAMES_GRAPHS.search("\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))))
 
 
 @functools.lru_cache(maxsize=1)
@@ -197,7 +205,7 @@ class OxigraphEngine:
 
         from hipkg.queries import Result
 
-        names_graphs = _NAMES_GRAPHS.search("\n".join(l for l in text.splitlines() if not l.lstrip().startswith("#")))
+        names_graphs = _names_graphs(text)
         with self._lock:  # the store, with its named graphs loaded if the query needs them, as one consistent state
             store = self.store
             if names_graphs and not self.named:

@@ -195,6 +195,17 @@ def _statuses(kg: "KnowledgeGraph") -> dict[tuple[URIRef, frozenset[URIRef]], di
     return {}
 
 
+#: How many option sets _option_sets remembers before it starts again (each is a tuple of shared objects).
+_OPTION_SETS_MEMO = 20_000
+
+
+@functools.lru_cache(maxsize=4)
+def _option_sets(kg: "KnowledgeGraph") -> dict[tuple[URIRef, tuple[tuple[URIRef, str], ...]], tuple[OptionResult, ...]]:
+    """A case's options, per (goal, triggered rules with what triggered each): nothing else changes them, and
+    situations that give the same codes for the same goal share them (their answers are immutable)."""
+    return {}
+
+
 @functools.lru_cache(maxsize=4)
 def _described(kg: "KnowledgeGraph") -> tuple[tuple[tuple[Any, ...], OptionResult], ...]:
     """Each option's descriptive fields, with its result when no triggered rule concerns it: not-indicated, without
@@ -314,10 +325,17 @@ def answer(kg: "KnowledgeGraph", situations: dict[URIRef, Situation]) -> list[Re
         for advice in advice_of.get(via, ()):
             advised.setdefault(case, {}).setdefault(advice, set()).add(str(code))
     reasons: dict[tuple[str, URIRef, str], tuple[tuple[int, str, str], Reason]] = {}  # shared by all cases
+    option_sets = _option_sets(kg)
+    if len(option_sets) > _OPTION_SETS_MEMO:
+        option_sets.clear()
     out = []
     for case, s in situations.items():
-        status = known[profile_of[case]] if case in profile_of else {}
-        options = _options_of(fired.get(case, ()), effects.get, goal_of[case], status, described, reasons, cites)
+        # A case's options depend only on its goal and its triggered rules with their triggers (which fix its status).
+        key = (goal_of[case], tuple(sorted(fired.get(case, ()))))
+        options = option_sets.get(key)
+        if options is None:
+            status = known[profile_of[case]] if case in profile_of else {}
+            options = option_sets[key] = _options_of(fired.get(case, ()), effects.get, goal_of[case], status, described, reasons, cites)
         concepts = {code: tuple(sorted(v)) for code, v in named.get(case, {}).items()}
         unrecognized = tuple(c.curie for c in (*s.findings, *s.allergies) if c.curie not in concepts)
         advice = tuple(Advice(a, cites[a][0], tuple(sorted(b)), cites[a][1]) for a, b in sorted(advised.get(case, {}).items()))

@@ -135,6 +135,17 @@ def test_status_is_asked_once_per_rules_and_goal(kg, monkeypatch):
     assert "recommend/status" in asked
 
 
+def test_situations_with_the_same_codes_and_goal_share_their_options(kg):
+    from hipkg import recommending
+
+    first = kg.recommend({"findings": ["ICD10CM:M16.12", "ICD10CM:E11.65"]})
+    second = kg.recommend({"findings": ["ICD10CM:E11.65", "ICD10CM:M16.12"]})
+    assert second.options is first.options
+    recommending._option_sets(kg).clear()
+    recommending._statuses(kg).clear()
+    assert kg.recommend({"findings": ["ICD10CM:M16.12", "ICD10CM:E11.65"]}) == first
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_status_follows_the_documented_rule_from_the_effects(kg, name):
     """recommend/status against its description, applied here to recommend/effects: not-indicated without an
