@@ -11,9 +11,7 @@ import functools
 import json
 import re
 import threading
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import TYPE_CHECKING, ContextManager, Iterator, Protocol, Sequence
 
 from rdflib import BNode, Graph, Literal, URIRef
@@ -254,6 +252,9 @@ class EndpointEngine:
 
     def execute(self, text: str, name: str = "query") -> "Result":
         from hipkg.queries import Result
+
+        import urllib.error
+        import urllib.request  # here, not at the top: it costs every command 40 ms of start-up
 
         request = urllib.request.Request(
             self.url, data=text.encode("utf-8"), method="POST",

@@ -206,11 +206,15 @@ class KnowledgeGraph:
     def validate(self, extra: Iterable[Graph] = (), validator: str = "auto") -> "ValidationReport":
         """SHACL-validate the knowledge base (plus any extra graphs) without mutating anything.
 
-        The data goes to the validator as N-Triples, so the fast validator never waits for rdflib to parse it.
+        The data goes to the validator as N-Triples, so the fast validator never waits for rdflib to parse it, and
+        without the values of query-index properties (hipkg:QueryIndexProperty, derived only to make queries cheap:
+        they restate the rest of the graph), which were 45% of the triples and of the validation time.
         """
         from hipkg.validation import run_shacl
 
-        return run_shacl([self.ntriples(), *extra], self.shapes, self.schema, validator=validator)
+        index = {f"<{p}>".encode() for p in self.schema.subjects(RDF.type, HIPKG.QueryIndexProperty)}
+        data = b"".join(line + b"\n" for line in self.ntriples().splitlines() if line.split(b" ", 2)[1] not in index)
+        return run_shacl([data, *extra], self.shapes, self.schema, validator=validator)
 
     def validate_situation(self, situation: Graph) -> "ValidationReport":
         """SHACL-validate a user's situation graph on its own (the knowledge base is not needed)."""

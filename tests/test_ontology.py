@@ -112,3 +112,15 @@ def test_version_has_one_source(kg) -> None:
 
     assert str(kg.schema.value(HIPKG.ontology, OWL.versionInfo)) == hipkg.__version__
     assert str(kg.schema.value(HIPKG.ontology, OWL.versionIRI)).endswith("/" + hipkg.__version__)
+
+
+def test_query_index_properties_are_never_written_by_hand(kg) -> None:
+    """Validation leaves out hipkg:QueryIndexProperty values, so none may be authored: they are all derived at load
+    (queries/derive/) or, for hipkg:curie, generated from the mapping table."""
+    from hipkg.namespaces import DERIVED_GRAPH, KB_GRAPH, MAPPINGS_GRAPH
+
+    index = set(kg.schema.subjects(RDF.type, HIPKG.QueryIndexProperty))
+    assert {HIPKG.within, HIPKG.appliesToOption, HIPKG.curie} <= index
+    for prop in index:
+        assert not set(kg.graph(KB_GRAPH).triples((None, prop, None))), prop
+        assert set(kg.graph(DERIVED_GRAPH).triples((None, prop, None))) or set(kg.graph(MAPPINGS_GRAPH).triples((None, prop, None))), prop
