@@ -135,7 +135,8 @@ def main() -> int:
             total += i * i % 7
 
     ref, _ = median_time(reference, 5 if quick else 11)
-    lines.append(("reference: a fixed pure-Python loop", fmt_s(ref), "", "compare between runs: the machine's speed varies"))
+    lines.append(("reference: a fixed pure-Python loop", fmt_s(ref), "",
+                  "machine speed varies between runs; this loop shows only part of it, the lower-bound ratios more"))
 
     # ------------------------------------------------------------------ one situation, warm
     situation_data = json.loads(SITUATION_FILE.read_text())
