@@ -8,7 +8,6 @@ self-contained and otherwise valid, so a broken fixture fails for one reason onl
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 
@@ -20,13 +19,13 @@ from rdflib.namespace import RDF, SH
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
-ONTOLOGY = ROOT / "ontology"
 FIXTURES = TESTS / "fixtures" / "shapes"
 HIPKG = "https://w3id.org/hipkg/"
 
 if str(ROOT) not in sys.path:  # run from anywhere, before hipkg is installed
     sys.path.insert(0, str(ROOT))
 
+from conftest import ONTOLOGY, parse_turtle_files, schema_graph, shapes_graph  # noqa: E402
 from hipkg.validation import ValidationReport, ValidationResult, curie, run_shacl  # noqa: E402
 
 TARGETS = (SH.targetClass, SH.targetNode, SH.targetSubjectsOf, SH.targetObjectsOf)
@@ -37,23 +36,6 @@ NODE_LEVEL = (
     SH.minInclusive, SH.maxInclusive, SH.minExclusive, SH.maxExclusive, SH.closed, SH.sparql,
 )
 LOGICAL_LISTS = (SH["or"], SH.xone, SH["and"])
-
-
-def _parse_all(paths: list[Path]) -> Graph:
-    graph = Graph()
-    for path in paths:
-        graph.parse(path, format="turtle")
-    return graph
-
-
-@functools.cache
-def shapes_graph() -> Graph:
-    return _parse_all(sorted((ONTOLOGY / "shapes").glob("*.ttl")))
-
-
-@functools.cache
-def schema_graph() -> Graph:
-    return _parse_all([ONTOLOGY / "ontology.ttl", *sorted((ONTOLOGY / "schema").glob("*.ttl"))])
 
 
 def top_level_shapes(shapes: Graph) -> list[rdflib.term.Node]:
@@ -115,12 +97,12 @@ def test_shapes_exist() -> None:
 def test_shape_fixture_pair(name: str) -> None:
     shapes, schema = shapes_graph(), schema_graph()
 
-    good = _parse_all([FIXTURES / name / "good.ttl"])
+    good = parse_turtle_files(FIXTURES / name / "good.ttl")
     report = run_shacl(good, shapes, schema)
     assert report.conforms, f"good.ttl of {name} does not conform:\n{describe(report)}"
     assert not [r for r in report.results if from_shape(r, name)], f"good.ttl trips {name}:\n{describe(report)}"
 
-    broken = _parse_all([FIXTURES / name / "broken.ttl"])
+    broken = parse_turtle_files(FIXTURES / name / "broken.ttl")
     report = run_shacl(broken, shapes, schema)
     mine = [r for r in report.results if from_shape(r, name)]
     assert mine, f"broken.ttl of {name} does not trip it:\n{describe(report)}"
@@ -172,12 +154,12 @@ def test_every_shape_has_a_fixture_pair_and_no_fixture_is_orphaned() -> None:
 
 
 def test_situation_shapes_live_in_their_own_file() -> None:
-    situation = _parse_all([ONTOLOGY / "shapes" / "situation.ttl"])
+    situation = parse_turtle_files(ONTOLOGY / "shapes" / "situation.ttl")
     assert (URIRef(HIPKG + "SituationShape"), SH.targetClass, URIRef(HIPKG + "Situation")) in situation
 
 
 def test_run_shacl_does_not_mutate_its_inputs() -> None:
-    data = _parse_all([FIXTURES / "PassageQuoteInSourceShape" / "broken.ttl"])
+    data = parse_turtle_files(FIXTURES / "PassageQuoteInSourceShape" / "broken.ttl")
     shapes, schema = shapes_graph(), schema_graph()
     before = (set(data), len(shapes), len(schema))
     run_shacl(data, shapes, schema)
@@ -187,7 +169,7 @@ def test_run_shacl_does_not_mutate_its_inputs() -> None:
 def test_report_contract() -> None:
     """What the CLI relies on: warnings alone conform, stable order, JSON-ready, no blank node ids."""
     shapes, schema = shapes_graph(), schema_graph()
-    data = _parse_all([FIXTURES / "IndicationShape" / "broken.ttl"])
+    data = parse_turtle_files(FIXTURES / "IndicationShape" / "broken.ttl")
     report = run_shacl(data, shapes, schema)
     assert not report.conforms
     assert report.violations() and all(r.severity == "Violation" for r in report.violations())

@@ -15,18 +15,18 @@ import sys
 from pathlib import Path
 
 import pytest
-from rdflib import Graph, Literal, URIRef
+from rdflib import Literal, URIRef
 from rdflib.namespace import RDFS
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
-ONTOLOGY = ROOT / "ontology"
 SHAPE_FIXTURES = TESTS / "fixtures" / "shapes"
 VALIDATE_FIXTURES = TESTS / "fixtures" / "validate"
 
 if str(ROOT) not in sys.path:  # run from anywhere, before hipkg is installed
     sys.path.insert(0, str(ROOT))
 
+from conftest import parse_turtle_files, schema_graph, shapes_graph  # noqa: E402
 from hipkg.validation import VALIDATORS, ValidationReport, resolve_validator, run_shacl, turbo_available  # noqa: E402
 
 needs_turbo = pytest.mark.skipif(
@@ -41,23 +41,6 @@ VALIDATE_CASES = sorted(p for p in VALIDATE_FIXTURES.glob("*.ttl") if p.name != 
 
 def _id(path: Path) -> str:
     return str(path.relative_to(TESTS / "fixtures"))
-
-
-def _parse(*paths: Path) -> Graph:
-    graph = Graph()
-    for path in paths:
-        graph.parse(path, format="turtle")
-    return graph
-
-
-@functools.cache
-def shapes_graph() -> Graph:
-    return _parse(*sorted((ONTOLOGY / "shapes").glob("*.ttl")))
-
-
-@functools.cache
-def schema_graph() -> Graph:
-    return _parse(ONTOLOGY / "ontology.ttl", *sorted((ONTOLOGY / "schema").glob("*.ttl")))
 
 
 @functools.cache
@@ -83,7 +66,7 @@ def assert_same_report(reference: ValidationReport, turbo: ValidationReport) -> 
 @needs_turbo
 @pytest.mark.parametrize("path", SHAPE_CASES + VALIDATE_CASES, ids=_id)
 def test_turbo_equals_pyshacl_on_fixture(path: Path) -> None:
-    data, shapes, schema = _parse(path), shapes_graph(), schema_graph()
+    data, shapes, schema = parse_turtle_files(path), shapes_graph(), schema_graph()
     reference = run_shacl(data, shapes, schema, validator="pyshacl")
     if path.name == "broken.ttl":  # the comparison must not be vacuous
         assert reference.results, f"{_id(path)} gives no results with pySHACL"
@@ -95,15 +78,15 @@ def test_turbo_equals_pyshacl_on_fixture(path: Path) -> None:
 def test_turbo_equals_pyshacl_on_bundled_graph(path: Path | None) -> None:
     """As `hipkg validate [FILE]` runs it: the bundled graph, alone or with a contributed file."""
     kg = bundled()
-    data = [kg.data] if path is None else [kg.data, _parse(path)]
+    data = [kg.data] if path is None else [kg.data, parse_turtle_files(path)]
     reference = run_shacl(data, kg.shapes, kg.schema, validator="pyshacl")
     assert_same_report(reference, run_shacl(data, kg.shapes, kg.schema, validator="turbo"))
 
 
 @pytest.mark.parametrize("validator", ["pyshacl", pytest.param("turbo", marks=needs_turbo)])
 def test_no_validator_mutates_its_inputs(validator: str) -> None:
-    data = _parse(SHAPE_FIXTURES / "PassageQuoteInSourceShape" / "broken.ttl")
-    extra = _parse(VALIDATE_FIXTURES / "statement-without-source.ttl")
+    data = parse_turtle_files(SHAPE_FIXTURES / "PassageQuoteInSourceShape" / "broken.ttl")
+    extra = parse_turtle_files(VALIDATE_FIXTURES / "statement-without-source.ttl")
     shapes, schema = shapes_graph(), schema_graph()
     before = (set(data), set(extra), len(shapes), len(schema))
     report = run_shacl([data, extra], shapes, schema, validator=validator)
@@ -113,8 +96,8 @@ def test_no_validator_mutates_its_inputs(validator: str) -> None:
 
 def test_several_graphs_are_validated_as_one() -> None:
     """run_shacl([a, b]) is run_shacl(a + b), so a file may complete what another lacks."""
-    good = _parse(SHAPE_FIXTURES / "IndicationShape" / "good.ttl")
-    broken = _parse(SHAPE_FIXTURES / "IndicationShape" / "broken.ttl")
+    good = parse_turtle_files(SHAPE_FIXTURES / "IndicationShape" / "good.ttl")
+    broken = parse_turtle_files(SHAPE_FIXTURES / "IndicationShape" / "broken.ttl")
     shapes, schema = shapes_graph(), schema_graph()
     for validator in ("pyshacl", *(("turbo",) if turbo_available() else ())):
         assert run_shacl([good, broken], shapes, schema, validator=validator) == run_shacl(
@@ -132,7 +115,7 @@ def test_validator_choice() -> None:
 
 @needs_turbo
 def test_auto_falls_back_to_pyshacl_when_turbo_cannot_read_the_data() -> None:
-    data = _parse(SHAPE_FIXTURES / "IndicationShape" / "broken.ttl")
+    data = parse_turtle_files(SHAPE_FIXTURES / "IndicationShape" / "broken.ttl")
     data.add((URIRef("https://example.org/not an iri"), RDFS.label, Literal("no N-Triples for this")))
     shapes, schema = shapes_graph(), schema_graph()
     reference = run_shacl(data, shapes, schema, validator="pyshacl")
