@@ -10,23 +10,26 @@ answered in this process.
 """
 from __future__ import annotations
 
+import csv
 import gc
 import io
 import json
 import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator, NamedTuple
 
 from hipkg.errors import HipkgError, InputError
 
 if TYPE_CHECKING:
     from hipkg.graph import KnowledgeGraph
+    from hipkg.situations import Situation
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,41 @@ class Answered(NamedTuple):
     spooled: str | None = None  # the file holding the JSON lines instead, written by a worker
 
 
+def read_lines(path: str) -> Iterator[tuple[int, Any]]:
+    """(line number, situation as dict or the raw text) for every non-empty line of a .jsonl or .csv batch."""
+    try:
+        stream = sys.stdin if path == "-" else open(path, encoding="utf-8", newline="")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read batch file ({exc.strerror})") from exc
+    with stream:
+        if path.lower().endswith(".csv"):
+            reader = csv.DictReader(stream)
+            missing = {"findings"} - set(reader.fieldnames or ())
+            if missing:
+                raise InputError(f"{path}: CSV header must name a 'findings' column (and optionally 'allergies', 'goal'); got {reader.fieldnames}")
+            for row in reader:
+                data: dict[str, object] = {"findings": (row.get("findings") or "").replace(";", " ").split()}
+                if (row.get("allergies") or "").strip():
+                    data["allergies"] = row["allergies"].replace(";", " ").split()
+                if (row.get("goal") or "").strip():
+                    data["goal"] = row["goal"].strip()
+                extra = sorted(k for k in row if k not in ("findings", "allergies", "goal"))
+                if extra:
+                    data[extra[0]] = row[extra[0]]  # reported as an unknown key, like in JSON
+                yield reader.line_num, data
+        else:
+            for number, line in enumerate(stream, start=1):
+                if line.strip():
+                    yield number, line
+
+
+def parse_line(kg: "KnowledgeGraph", raw: Any, where: str) -> "Situation":
+    """One situation of a batch file (JSON text or a CSV row as a dict), or an InputError naming ``where``."""
+    from hipkg import situations
+
+    return situations.from_json(kg, raw, where) if isinstance(raw, str) else situations.from_dict(kg, raw, where)
+
+
 def answer_chunk(kg: "KnowledgeGraph", chunk: Chunk) -> Answered:
     """Parse, answer and serialise one chunk: an answer per situation; {"line": N, "error": ...} per bad line;
     {"case": IRI, ...} per situation held in the store, or {"case": IRI, "error": ...} when it cannot be answered.
@@ -67,7 +105,6 @@ def answer_chunk(kg: "KnowledgeGraph", chunk: Chunk) -> Answered:
 
 
 def _lines(kg: "KnowledgeGraph", chunk: Chunk) -> Answered:
-    from hipkg import situations
     from hipkg.recommending import json_lines, recommend_many
 
     parsed: list[tuple[int, Any]] = []  # (line, Situation or error message)
@@ -75,7 +112,7 @@ def _lines(kg: "KnowledgeGraph", chunk: Chunk) -> Answered:
     for number, raw in chunk.lines:
         where = f"{chunk.source}:{number}"
         try:
-            parsed.append((number, situations.from_json(kg, raw, where) if isinstance(raw, str) else situations.from_dict(kg, raw, where)))
+            parsed.append((number, parse_line(kg, raw, where)))
         except InputError as exc:
             if chunk.stop:
                 failed = str(exc)

@@ -90,17 +90,14 @@ def _situations(kg: object, path: str, base: str | None) -> list[str]:
     """Every situation of a batch file as N-Triples, or an InputError naming the first bad line."""
     import re
 
-    from hipkg import situations
-    from hipkg.cli.recommend import read_lines
+    from hipkg.batch import parse_line, read_lines
     from hipkg.push import situation_triples
 
     if base is None:
         base = "urn:hipkg:situation:" + (re.sub(r"[^A-Za-z0-9._-]", "-", path.rsplit("/", 1)[-1]) or "stdin") + ":"
     parsed = []
     for number, raw in read_lines(path):
-        where = f"{path}:{number}"
-        item = situations.from_json(kg, raw, where) if isinstance(raw, str) else situations.from_dict(kg, raw, where)
-        parsed.append((f"{base}{number}", item))
+        parsed.append((f"{base}{number}", parse_line(kg, raw, f"{path}:{number}")))
     if not parsed:
         raise InputError(f"{path}: no situations to push")
     return situation_triples(kg, parsed)

@@ -5,7 +5,7 @@ import argparse
 import os
 import sys
 import textwrap
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from hipkg.cli._common import add_format, positive
 from hipkg.engines import ENGINES
@@ -98,39 +98,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_lines(path: str) -> "Iterator[tuple[int, object]]":
-    """(line number, situation as dict or the raw text) for every non-empty line of a .jsonl or .csv batch."""
-    import csv
-
-    try:
-        stream = sys.stdin if path == "-" else open(path, encoding="utf-8", newline="")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read batch file ({exc.strerror})") from exc
-    with stream:
-        if path.lower().endswith(".csv"):
-            reader = csv.DictReader(stream)
-            missing = {"findings"} - set(reader.fieldnames or ())
-            if missing:
-                raise InputError(f"{path}: CSV header must name a 'findings' column (and optionally 'allergies', 'goal'); got {reader.fieldnames}")
-            for row in reader:
-                data: dict[str, object] = {"findings": (row.get("findings") or "").replace(";", " ").split()}
-                if (row.get("allergies") or "").strip():
-                    data["allergies"] = row["allergies"].replace(";", " ").split()
-                if (row.get("goal") or "").strip():
-                    data["goal"] = row["goal"].strip()
-                extra = sorted(k for k in row if k not in ("findings", "allergies", "goal"))
-                if extra:
-                    data[extra[0]] = row[extra[0]]  # reported as an unknown key, like in JSON
-                yield reader.line_num, data
-        else:
-            for number, line in enumerate(stream, start=1):
-                if line.strip():
-                    yield number, line
-
-
 def _batch(kg: object, args: argparse.Namespace) -> int:
     """Stream answers in input order, a chunk per query run; the chunks run in worker processes when there are several."""
-    from hipkg.batch import Answered, Batch
+    from hipkg.batch import Answered, Batch, read_lines
     from hipkg.recommending import stored_cases
 
     progress = sys.stderr.isatty()
