@@ -27,7 +27,7 @@ __all__ = ["DISCLAIMER", "__version__", "load", "recommend"]
 
 def load(**kwargs: Any) -> "KnowledgeGraph":
     """Load the bundled knowledge graph (cached per process; see hipkg.graph.load)."""
-    from hipkg.graph import load as _load
+    from hipkg.graph import load as _load  # the graph stack is imported on first use, not by "hipkg --help" (start-up time)
 
     return _load(**kwargs)
 

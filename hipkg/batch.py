@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import gc
 import io
-import json
 import multiprocessing
 import os
 import shutil
@@ -25,10 +24,15 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator, NamedTuple
 
+from rdflib import URIRef
+
+from hipkg import situations
 from hipkg.errors import HipkgError, InputError
+from hipkg.recommending import LineWriter, Recommender, error_line
+from hipkg.store import Store, bundled_nquads, read_mappings
+from hipkg.vocabulary import Vocabulary
 
 if TYPE_CHECKING:
-    from hipkg.graph import KnowledgeGraph
     from hipkg.situations import Situation
 
 
@@ -82,14 +86,12 @@ def read_lines(path: str) -> Iterator[tuple[int, Any]]:
                     yield number, line
 
 
-def parse_line(kg: "KnowledgeGraph", raw: Any, where: str) -> "Situation":
+def parse_line(vocabulary: Vocabulary, raw: Any, where: str) -> "Situation":
     """One situation of a batch file (JSON text or a CSV row as a dict), or an InputError naming ``where``."""
-    from hipkg import situations
-
-    return situations.from_json(kg, raw, where) if isinstance(raw, str) else situations.from_dict(kg, raw, where)
+    return situations.from_json(vocabulary, raw, where) if isinstance(raw, str) else situations.from_dict(vocabulary, raw, where)
 
 
-def answer_chunk(kg: "KnowledgeGraph", chunk: Chunk) -> Answered:
+def answer_chunk(recommender: Recommender, chunk: Chunk) -> Answered:
     """Parse, answer and serialise one chunk: an answer per situation; {"line": N, "error": ...} per bad line;
     {"case": IRI, ...} per situation held in the store, or {"case": IRI, "error": ...} when it cannot be answered.
 
@@ -98,28 +100,27 @@ def answer_chunk(kg: "KnowledgeGraph", chunk: Chunk) -> Answered:
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _stored(kg, chunk) if chunk.cases else _lines(kg, chunk)
+        return _stored(recommender, chunk) if chunk.cases else _lines(recommender, chunk)
     finally:
         if enabled:
             gc.enable()
 
 
-def _lines(kg: "KnowledgeGraph", chunk: Chunk) -> Answered:
-    from hipkg.recommending import json_lines, recommend_many
-
+def _lines(recommender: Recommender, chunk: Chunk) -> Answered:
     parsed: list[tuple[int, Any]] = []  # (line, Situation or error message)
     failed = None
     for number, raw in chunk.lines:
         where = f"{chunk.source}:{number}"
         try:
-            parsed.append((number, parse_line(kg, raw, where)))
+            parsed.append((number, parse_line(recommender.vocabulary, raw, where)))
         except InputError as exc:
             if chunk.stop:
                 failed = str(exc)
                 break
             parsed.append((number, str(exc)))
-    answers = json_lines(recommend_many(kg, [item for _, item in parsed if not isinstance(item, str)]))
-    lines = [json.dumps({"line": number, "error": item}) if isinstance(item, str) else next(answers) for number, item in parsed]
+    writer = LineWriter()
+    answers = iter(recommender.recommend_many([item for _, item in parsed if not isinstance(item, str)]))
+    lines = [error_line("line", number, item) if isinstance(item, str) else writer.line(next(answers)) for number, item in parsed]
     return Answered(_text(lines), tuple(item for _, item in parsed if isinstance(item, str)), failed)
 
 
@@ -127,39 +128,35 @@ def _text(lines: list[str]) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
 
 
-def _stored(kg: "KnowledgeGraph", chunk: Chunk) -> Answered:
-    from rdflib import URIRef
-
-    from hipkg.recommending import json_lines, recommend_stored
-
+def _stored(recommender: Recommender, chunk: Chunk) -> Answered:
     out, skipped, failed = [], [], None
-    for case, answer in recommend_stored(kg, [URIRef(c) for c in chunk.cases]):
-        head = json.dumps({"case": str(case)})[:-1]
+    writer = LineWriter()
+    for case, answer in recommender.recommend_stored([URIRef(c) for c in chunk.cases]):
         if isinstance(answer, str):
             if chunk.stop:
                 failed = answer
                 break
             skipped.append(answer)
-            out.append(f"{head}, \"error\": {json.dumps(answer)}}}")
+            out.append(error_line("case", str(case), answer))
         else:
-            out.append(f"{head}, {next(json_lines([answer]))[1:]}")
+            out.append(writer.case_line(str(case), answer))
     return Answered(_text(out), tuple(skipped), failed)
 
 
-_worker_kg: "KnowledgeGraph | None" = None
+_worker: Recommender | None = None
 
 
 def _start_worker(engine: str, endpoint: str | None, update_endpoint: str | None) -> None:
-    global _worker_kg
-    import hipkg
-
-    _worker_kg = hipkg.load(engine=engine, endpoint=endpoint, update_endpoint=update_endpoint)
+    global _worker
+    mapping_set = read_mappings()
+    _worker = Recommender(Store(bundled_nquads(mapping_set), mapping_set, engine, endpoint, update_endpoint))
     gc.freeze()  # the graph stays for the life of the worker: later collections need not walk it
 
 
 def _work(chunk: Chunk, spool: str) -> Answered:
-    assert _worker_kg is not None, "worker started without a graph"
-    answered = answer_chunk(_worker_kg, chunk)
+    if _worker is None:
+        raise HipkgError("a batch worker started without a graph")
+    answered = answer_chunk(_worker, chunk)
     with tempfile.NamedTemporaryFile(dir=spool, suffix=".jsonl", delete=False) as handle:
         handle.write(answered.data)
     return answered._replace(data=b"", spooled=handle.name)
@@ -193,9 +190,9 @@ class Batch:
     then calls ``report(answered, situations)``, which may raise (for example on ``answered.failed``): nothing after
     that is written."""
 
-    def __init__(self, kg: "KnowledgeGraph", out: BinaryIO, report: Callable[[Answered, int], None], source: str, stop: bool,
+    def __init__(self, recommender: Recommender, out: BinaryIO, report: Callable[[Answered, int], None], source: str, stop: bool,
                  chunk: int = 1000, jobs: int = 1) -> None:
-        self.kg, self.out, self.report, self.source, self.stop, self.chunk, self.jobs = kg, out, report, source, stop, chunk, jobs
+        self.recommender, self.out, self.report, self.source, self.stop, self.chunk, self.jobs = recommender, out, report, source, stop, chunk, jobs
         self.pending: list[Any] = []
         self.stored = False
         self.held: Chunk | None = None  # the first chunk, kept until a second one says workers are worth it
@@ -226,15 +223,16 @@ class Batch:
                 self._submit(self._take())
             if self.held is not None:  # only ever one chunk: answer it here
                 held, self.held = self.held, None
-                self._emit(answer_chunk(self.kg, held), len(held))
+                self._emit(answer_chunk(self.recommender, held), len(held))
             self._drain(0)
         finally:
             self.abort()
 
     def abort(self) -> None:
-        """Stop the workers without waiting for what they are doing, and remove the spool."""
+        """Stop the workers, cancelling the chunks not started, and remove the spool. The chunks under way are waited
+        for (a chunk at most per worker): a worker still writing its spool file would otherwise leave it behind."""
         if self.pool is not None:
-            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
         if self.spool is not None:
             shutil.rmtree(self.spool, ignore_errors=True)
@@ -249,7 +247,7 @@ class Batch:
 
     def _submit(self, chunk: Chunk) -> None:
         if self.jobs <= 1:
-            self._emit(answer_chunk(self.kg, chunk), len(chunk))
+            self._emit(answer_chunk(self.recommender, chunk), len(chunk))
             return
         if self.pool is None and self.held is None:
             self.held = chunk
@@ -257,13 +255,12 @@ class Batch:
         if self.pool is None:
             methods = multiprocessing.get_all_start_methods()
             context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-            kg = self.kg
-            engine = kg.engine_name if kg.endpoint is None else "oxigraph"
+            store = self.recommender.store
+            engine = store.engine_name if store.endpoint is None else "oxigraph"
             self.spool = tempfile.mkdtemp(prefix="hipkg-batch-")
             self.pool = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_start_worker,
-                                            initargs=(engine, kg.endpoint, kg.update_endpoint))
+                                            initargs=(engine, store.endpoint, store.update_endpoint))
             held, self.held = self.held, None
-            assert held is not None
             self.running.append((self.pool.submit(_work, held, self.spool), len(held)))
         self.running.append((self.pool.submit(_work, chunk, self.spool), len(chunk)))
         self._drain(2 * self.jobs)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hipkg.graph import new_graph, parse_turtle
+from hipkg.namespaces import new_graph
+from hipkg.rdfio import parse_turtle
 
 
 def canonical_turtle(text: str, name: str = "<turtle>") -> str:

@@ -10,7 +10,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from hipkg.errors import InputError
+from hipkg.errors import InvalidCode
 
 #: Accepted input prefixes (case-insensitive) -> the mapping table's canonical prefix.
 FINDING_PREFIXES = {"ICD10CM": "ICD10CM", "SNOMEDCT": "SNOMEDCT", "SNOMEDCT_US": "SNOMEDCT", "SCTID": "SNOMEDCT", "HIPKG": "hipkg"}
@@ -71,22 +71,22 @@ def candidates(curie: str) -> list[str]:
 
 
 def parse_code(text: object, prefixes: dict[str, str], field: str) -> Code:
-    """Validate one CURIE from a situation, or raise an InputError naming it and what was expected."""
+    """Validate one CURIE from a situation, or raise an InvalidCode naming it and what was expected."""
     if not isinstance(text, str):
-        raise InputError(f"{field}: {text!r} is not a string; expected a CURIE such as ICD10CM:M16.11")
+        raise InvalidCode(field, text, "type", "a CURIE such as ICD10CM:M16.11")
     given = text
     prefix, sep, local = text.strip().partition(":")
     if not sep or not local:
-        raise InputError(f"{field}: {given!r} is not a CURIE; expected PREFIX:CODE with PREFIX one of {', '.join(sorted(prefixes))}")
+        raise InvalidCode(field, given, "curie", f"PREFIX:CODE with PREFIX one of {', '.join(sorted(prefixes))}")
     canonical = prefixes.get(prefix.upper())
     if canonical is None:
-        raise InputError(f"{field}: unknown prefix {prefix!r} in {given!r}; expected one of {', '.join(sorted(prefixes))}")
+        raise InvalidCode(field, given, "prefix", f"one of {', '.join(sorted(prefixes))}", prefix)
     local = local.strip()
     if canonical in ("ICD10CM",):
         local = local.upper()
     pattern, expected = _SYNTAX[canonical]
     if not pattern.match(local):
-        raise InputError(f"{field}: {local!r} in {given!r} is malformed; expected {expected}")
+        raise InvalidCode(field, given, "syntax", expected, local)
     if canonical == "SNOMEDCT" and not snomed_concept_id_valid(local):
-        raise InputError(f"{field}: {local!r} in {given!r} is not a valid SNOMED CT concept identifier (check digit or partition fails)")
+        raise InvalidCode(field, given, "check-digit", "", local)
     return Code(given, f"{canonical}:{local}")

@@ -1,6 +1,8 @@
 """SPARQL engines behind one interface: the same .rq text runs on rdflib, Oxigraph or any SPARQL 1.1 endpoint.
 
-Every engine returns a hipkg.queries.Result holding rdflib terms, so callers never see engine types.
+Every engine returns a hipkg.results.Result holding rdflib terms, so callers never see engine types; ``limit`` stops
+reading rows (or triples) after that many, where the engine streams (Oxigraph and rdflib evaluate lazily), and marks
+the Result ``truncated``.
 Known differences are normalised here, not hidden: Oxigraph answers over its default graph, a merge of hipkg's
 data graphs (never the shapes), and literals come back as (lexical form, language or datatype) on every engine.
 """
@@ -8,23 +10,24 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import json
 import re
 import threading
 import urllib.parse
-from typing import TYPE_CHECKING, ContextManager, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, ContextManager, Iterable, Iterator, Protocol, Sequence
 
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import XSD
 from rdflib.term import Node
 
-from hipkg.errors import HipkgError, InputError
-from hipkg.namespaces import new_graph
+from hipkg.errors import EndpointError, InputError, QueryFailed, QuerySyntaxError
+from hipkg.http import Client, public_url
+from hipkg.namespaces import PREFIXES, new_graph
+from hipkg.results import Result, term_from_json
 
 if TYPE_CHECKING:
     import pyoxigraph
-
-    from hipkg.queries import Result
 
 ENGINES = ("oxigraph", "rdflib")
 #: A query that may read named graphs (GRAPH, FROM NAMED; comment lines aside): only then does Oxigraph need them loaded.
@@ -35,7 +38,7 @@ _GRAPH_WORD = re.compile(r"graph|named", re.IGNORECASE)
 class Engine(Protocol):
     name: str
 
-    def execute(self, text: str, name: str = "query") -> "Result": ...
+    def execute(self, text: str, name: str = "query", limit: int | None = None) -> Result: ...
 
     def hold(self, triples: Sequence[Triple]) -> ContextManager[None]:
         """Add ``triples`` (situations) to what queries see, for the duration of the with-block."""
@@ -43,6 +46,14 @@ class Engine(Protocol):
 
 
 Triple = tuple[Node, Node, Node]
+
+
+def _take(items: Iterable[Any], limit: int | None) -> tuple[list[Any], bool]:
+    """At most ``limit`` items, and whether there were more (reading one past the limit, never the rest)."""
+    if limit is None:
+        return list(items), False
+    taken = list(itertools.islice(items, limit + 1))
+    return taken[:limit], len(taken) > limit
 
 
 class RdflibEngine:
@@ -63,18 +74,17 @@ class RdflibEngine:
             for triple in triples:
                 self.graph.remove(triple)
 
-    def execute(self, text: str, name: str = "query") -> "Result":
-        from hipkg.queries import Result
-
+    def execute(self, text: str, name: str = "query", limit: int | None = None) -> Result:
         try:  # rdflib evaluates lazily: rows are read inside the try so that every evaluation error is caught
-            answer = self.graph.query(text)
-            if answer.type == "SELECT":
-                return Result("SELECT", tuple(str(v) for v in answer.vars), tuple(tuple(row) for row in answer))
+            answer = self.graph.query(text, initNs=PREFIXES)
             if answer.type == "ASK":
                 return Result("ASK", boolean=bool(answer.askAnswer))
-            return Result(answer.type, graph=new_graph(answer))
+            items, truncated = _take((tuple(row) for row in answer), limit)
+            if answer.type == "SELECT":
+                return Result("SELECT", tuple(str(v) for v in answer.vars), tuple(items), truncated=truncated)
+            return Result(answer.type, graph=new_graph(items), truncated=truncated)
         except Exception as exc:  # rdflib raises ParseException, ValueError, ...
-            raise InputError(f"{name}: {' '.join(str(exc).split())[:400]}") from exc
+            raise QueryFailed(name, " ".join(str(exc).split())[:400], type(exc).__name__) from exc
 
 
 def _names_graphs(text: str) -> bool:
@@ -84,26 +94,21 @@ def _names_graphs(text: str) -> bool:
     return bool(_NAMES_GRAPHS.search("\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))))
 
 
-@functools.lru_cache(maxsize=1)
-def _prefixes() -> dict[str, str]:
-    """hipkg's prefixes, predeclared for every query as rdflib predeclares a graph's bound prefixes."""
-    from hipkg.namespaces import PREFIXES
-
-    return {prefix: str(ns) for prefix, ns in PREFIXES.items()}
+#: hipkg's prefixes, predeclared for every query as rdflib predeclares a graph's bound prefixes.
+_PREFIXES = {prefix: str(ns) for prefix, ns in PREFIXES.items()}
 
 
-def _syntax_message(text: str, message: str) -> str:
+def _syntax_error(name: str, text: str, message: str) -> QuerySyntaxError:
     """Oxigraph's parser message with line, column and the text found there: it lists what it expected, not what it got."""
-    import re
-
     message = " ".join(message.split())
     found = re.match(r"error at (\d+):(\d+): (.*)", message)
     if not found:
-        return message[:400]
+        return QuerySyntaxError(f"{name}: {message[:400]}")
     line, column, rest = int(found[1]), int(found[2]), found[3]
     lines = text.splitlines()
     near = lines[line - 1][max(column - 21, 0):column + 19].strip() if 0 < line <= len(lines) else ""
-    return f"syntax error at line {line}, column {column}" + (f", near {near!r}" if near else "") + f": {rest[:300]}"
+    return QuerySyntaxError(f"{name}: syntax error at line {line}, column {column}" + (f", near {near!r}" if near else "")
+                            + f": {rest[:300]}", line, column)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -198,10 +203,8 @@ class OxigraphEngine:
                 if self.removed >= self.REBUILD_AFTER and not self.holding:
                     self.store, self.named, self.removed = self._build(), False, 0
 
-    def execute(self, text: str, name: str = "query") -> "Result":
+    def execute(self, text: str, name: str = "query", limit: int | None = None) -> Result:
         import pyoxigraph as ox
-
-        from hipkg.queries import Result
 
         names_graphs = _names_graphs(text)
         with self._lock:  # the store, with its named graphs loaded if the query needs them, as one consistent state
@@ -210,87 +213,84 @@ class OxigraphEngine:
                 store.bulk_load(self.nquads, format=ox.RdfFormat.N_QUADS)
                 self.named = True
         try:
-            answer = store.query(text, prefixes=_prefixes())
+            answer = store.query(text, prefixes=_PREFIXES)
+            if isinstance(answer, ox.QueryBoolean):
+                return Result("ASK", boolean=bool(answer))
+            if isinstance(answer, ox.QuerySolutions):
+                names = tuple(v.value for v in answer.variables)
+                convert = _convert
+                rows, truncated = _take((tuple([None if t is None else convert(t) for t in solution]) for solution in answer), limit)
+                return Result("SELECT", names, tuple(rows), truncated=truncated)
+            kind = "DESCRIBE" if "DESCRIBE" in text.upper() and "CONSTRUCT" not in text.upper() else "CONSTRUCT"
+            triples, truncated = _take(((_from_ox(t.subject), _from_ox(t.predicate), _from_ox(t.object)) for t in answer), limit)
+            return Result(kind, graph=new_graph(triples), truncated=truncated)
         except SyntaxError as exc:
-            raise InputError(f"{name}: {_syntax_message(text, str(exc))}") from exc
-        if isinstance(answer, ox.QuerySolutions):
-            names = tuple(v.value for v in answer.variables)
-            convert = _convert
-            rows = tuple(tuple([None if t is None else convert(t) for t in solution]) for solution in answer)
-            return Result("SELECT", names, rows)
-        if isinstance(answer, ox.QueryBoolean):
-            return Result("ASK", boolean=bool(answer))
-        kind = "DESCRIBE" if "DESCRIBE" in text.upper() and "CONSTRUCT" not in text.upper() else "CONSTRUCT"
-        return Result(kind, graph=new_graph((_from_ox(t.subject), _from_ox(t.predicate), _from_ox(t.object)) for t in answer))
+            raise _syntax_error(name, text, str(exc)) from exc
+        except (OSError, ValueError, TypeError) as exc:  # evaluation errors surface while the solutions are read
+            raise QueryFailed(name, " ".join(str(exc).split())[:400], type(exc).__name__) from exc
+
+
+def with_prefixes(text: str) -> str:
+    """``text`` with PREFIX declarations for the hipkg prefixes it uses without declaring (in-process they are predeclared)."""
+    missing = [p for p in PREFIXES if not re.search(rf"(?im)^\s*PREFIX\s+{re.escape(p)}\s*:", text)]
+    return "".join(f"PREFIX {p}: <{PREFIXES[p]}>\n" for p in missing) + text
 
 
 class EndpointEngine:
-    """Any SPARQL 1.1 Protocol endpoint (POST application/sparql-query), e.g. an Oxigraph, Fuseki or Virtuoso server."""
+    """Any SPARQL 1.1 Protocol endpoint (POST application/sparql-query), e.g. an Oxigraph, Fuseki or Virtuoso server.
+
+    Requests go through hipkg.http, so credentials in the URL are sent and never printed."""
 
     name = "endpoint"
 
     def __init__(self, url: str, timeout: float = 60.0, update_url: str | None = None) -> None:
         if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-            raise InputError(f"--endpoint {url!r}: expected an http(s) URL of a SPARQL query endpoint")
+            raise InputError(f"--endpoint {public_url(url)!r}: expected an http(s) URL of a SPARQL query endpoint")
         if update_url is not None and urllib.parse.urlsplit(update_url).scheme not in ("http", "https"):
-            raise InputError(f"--update-endpoint {update_url!r}: expected an http(s) URL of a SPARQL update endpoint")
-        self.url = url
+            raise InputError(f"--update-endpoint {public_url(update_url)!r}: expected an http(s) URL of a SPARQL update endpoint")
+        self.client = Client(url, timeout)
+        self.updates = Client(update_url or url, timeout)
         self.timeout = timeout
-        self.update_url = update_url or url
 
     @contextlib.contextmanager
     def hold(self, triples: Sequence[Triple]) -> Iterator[None]:
         """INSERT DATA the situations at the update endpoint, DELETE DATA them afterwards."""
-        from hipkg.push import send_update
-
         body = "\n".join(f"{s.n3()} {p.n3()} {o.n3()} ." for s, p, o in triples)
-        send_update(self.update_url, f"INSERT DATA {{\n{body}\n}}", self.timeout, "loading the situations")
+        self.update(f"INSERT DATA {{\n{body}\n}}", "loading the situations")
         try:
             yield
         finally:
-            send_update(self.update_url, f"DELETE DATA {{\n{body}\n}}", self.timeout, "removing the situations")
+            self.update(f"DELETE DATA {{\n{body}\n}}", "removing the situations")
 
-    def execute(self, text: str, name: str = "query") -> "Result":
-        from hipkg.queries import Result
-
-        import urllib.error
-        import urllib.request  # here, not at the top: it costs every command 40 ms of start-up
-
-        request = urllib.request.Request(
-            self.url, data=text.encode("utf-8"), method="POST",
-            headers={"Content-Type": "application/sparql-query",
-                     "Accept": "application/sparql-results+json, application/n-triples;q=0.9"},
-        )
+    def update(self, text: str, doing: str) -> None:
+        """One SPARQL 1.1 Update request, or an EndpointError that says what was being done and how to fix it."""
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                ctype = response.headers.get_content_type()
-                body = response.read()
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode("utf-8", "replace")[:300]
-            raise InputError(f"{name}: endpoint {self.url} answered HTTP {exc.code}: {' '.join(detail.split())}") from exc
-        except (urllib.error.URLError, OSError) as exc:
-            raise HipkgError(f"{name}: cannot reach endpoint {self.url}: {getattr(exc, 'reason', exc)}") from exc
+            self.updates.send("POST", self.updates.url, text.encode("utf-8"), "application/sparql-update")
+        except EndpointError as exc:
+            if exc.status is None:
+                raise
+            raise EndpointError(f"{doing}: {exc.url} refused a SPARQL Update (HTTP {exc.status}: {exc.detail}); recommending on "
+                                "an endpoint loads the situations into it, so give the server's update URL with --update-endpoint "
+                                "(Oxigraph: http://HOST:PORT/update)", exc.url, exc.status, exc.detail) from None
+
+    def execute(self, text: str, name: str = "query", limit: int | None = None) -> Result:
+        try:
+            reply = self.client.send("POST", self.client.url, with_prefixes(text).encode("utf-8"), "application/sparql-query",
+                                     accept="application/sparql-results+json, application/n-triples;q=0.9")
+        except EndpointError as exc:
+            if exc.status is None:
+                raise EndpointError(f"{name}: cannot reach endpoint {exc.url}: {exc.detail}", exc.url) from None
+            raise EndpointError(f"{name}: endpoint {exc.url} answered HTTP {exc.status}: {exc.detail}", exc.url, exc.status,
+                                exc.detail) from None
+        ctype = reply.content_type
         if ctype == "application/sparql-results+json" or ctype == "application/json":
-            data = json.loads(body)
+            data = json.loads(reply.body)
             if "boolean" in data:
                 return Result("ASK", boolean=bool(data["boolean"]))
             names = tuple(data["head"]["vars"])
-            rows = tuple(tuple(_from_json(b.get(v)) for v in names) for b in data["results"]["bindings"])
-            return Result("SELECT", names, rows)
+            rows, truncated = _take((tuple(term_from_json(b.get(v)) for v in names) for b in data["results"]["bindings"]), limit)
+            return Result("SELECT", names, tuple(rows), truncated=truncated)
         graph = new_graph()
-        graph.parse(data=body, format="nt" if "n-triples" in ctype else "turtle")
-        return Result("CONSTRUCT", graph=graph)
-
-
-def _from_json(cell: dict | None) -> Node | None:
-    """A SPARQL 1.1 Query Results JSON term as an rdflib term."""
-    if cell is None:
-        return None
-    if cell["type"] == "uri":
-        return URIRef(cell["value"])
-    if cell["type"] == "bnode":
-        return BNode(cell["value"])
-    if "xml:lang" in cell:
-        return Literal(cell["value"], lang=cell["xml:lang"])
-    datatype = cell.get("datatype")
-    return Literal(cell["value"], datatype=URIRef(datatype)) if datatype and datatype != str(XSD.string) else Literal(cell["value"])
+        graph.parse(data=reply.body, format="nt" if "n-triples" in ctype else "turtle")
+        triples, truncated = _take(sorted(graph), limit)
+        return Result("CONSTRUCT", graph=new_graph(triples) if truncated else graph, truncated=truncated)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from rdflib import Graph, Literal, URIRef
 
 from hipkg.errors import InputError
+from hipkg.namespaces import HIPKG
 
 NO_TERM_FOUND = "sssom:NoTermFound"
 #: SKOS mapping predicates through which a patient's code reaches a concept: the code means
@@ -49,8 +50,6 @@ class MappingSet:
     def to_graph(self) -> Graph:
         """skos:*Match triples for every row that names a code (NoTermFound rows name none), and each code's CURIE as
         the table writes it (hipkg:curie), by which a situation's codes find it (queries/recommend/reached.rq)."""
-        from hipkg.namespaces import HIPKG
-
         graph = Graph()
         for row in self.mappings:
             if not row.is_no_term_found:

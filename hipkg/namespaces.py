@@ -20,6 +20,8 @@ KB_GRAPH = GRAPH.kb
 MAPPINGS_GRAPH = GRAPH.mappings
 DERIVED_GRAPH = GRAPH.derived
 SOURCES_GRAPH = GRAPH.sources
+#: The graphs every query sees, as one default graph; shapes are not among them.
+DATA_GRAPHS = (SCHEMA_GRAPH, KB_GRAPH, MAPPINGS_GRAPH, DERIVED_GRAPH, SOURCES_GRAPH)
 
 PREFIXES: dict[str, str] = {
     "hipkg": str(HIPKG),
@@ -47,6 +49,7 @@ def _curie(text: str) -> str:
 def _shorten(text: str, prefixes: dict[str, str]) -> str:
     best = max((p for p, ns in prefixes.items() if text.startswith(ns)), key=lambda p: len(prefixes[p]), default=None)
     return f"{best}:{text[len(prefixes[best]):]}" if best else text
+
 
 def new_graph(triples: "Iterable[tuple[Node, Node, Node]]" = ()) -> Graph:
     """An rdflib Graph bound to hipkg's prefixes, optionally filled with triples."""

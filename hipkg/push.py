@@ -8,23 +8,23 @@ How: the SPARQL 1.1 Graph Store HTTP Protocol first (``PUT URL?default`` or ``PU
 (HTTP 404, 405 or 415, or 501) it falls back to SPARQL 1.1 Update: ``CLEAR SILENT`` the target (unless ``append``),
 then ``INSERT DATA`` in chunks. Triples that share a blank node always travel in the same chunk.
 
-User name and password may be given in the URL (``http://user:secret@host/...``); they are sent with HTTP Basic or Digest
-authentication as the server asks, and never printed.
+User name and password may be given in the URL (``http://user:secret@host/...``); hipkg.http sends them with HTTP Basic
+or Digest authentication as the server asks, and never prints them.
 """
 from __future__ import annotations
 
-import base64
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import Iterable, Iterator
 
-from hipkg.errors import HipkgError, InputError
+from rdflib import URIRef
 
-if TYPE_CHECKING:
-    from hipkg.graph import KnowledgeGraph
-    from hipkg.situations import Situation
+from hipkg.errors import EndpointError, InputError
+from hipkg.http import Client, with_query
+from hipkg.namespaces import DATA_GRAPHS
+from hipkg.queries import to_term
+from hipkg.situations import Situation
+from hipkg.store import Store
 
 #: Status codes that mean "no Graph Store Protocol (for this media type) here": fall back.
 FALLBACK_STATUS = (404, 405, 415, 501)
@@ -57,11 +57,9 @@ class PushReport:
 # ---------------------------------------------------------------------------------------------- what is sent
 
 
-def data_triples(kg: "KnowledgeGraph") -> list[str]:
+def data_triples(kg: Store) -> list[str]:
     """Every distinct triple of the data graphs (not the shapes) as one N-Triples line each, sorted."""
     import pyoxigraph as ox
-
-    from hipkg.graph import DATA_GRAPHS
 
     wanted = {str(g) for g in DATA_GRAPHS}
     lines = set()
@@ -104,83 +102,12 @@ def chunks(lines: list[str], size: int) -> Iterator[list[str]]:
         yield batch
 
 
-# ---------------------------------------------------------------------------------------------- HTTP
-
-
-def _split_credentials(url: str) -> tuple[str, str | None, str | None]:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(f"{_public(url)!r}: expected an http(s) URL")
-    if parts.username is None:
-        return url, None, None
-    netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
-    if ":" in parts.hostname:  # IPv6 literal
-        netloc = f"[{parts.hostname}]" + (f":{parts.port}" if parts.port else "")
-    clean = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    return clean, urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or "")
-
-
-def _public(url: str) -> str:
-    """The URL without user name and password, for messages."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.username is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
-class _Client:
-    def __init__(self, url: str, timeout: float) -> None:
-        self.url, user, password = _split_credentials(url)
-        self.timeout = timeout
-        self.authorization: str | None = None
-        handlers: list[urllib.request.BaseHandler] = []
-        if user is not None:
-            # Basic up front (as curl -u does); a server asking for Digest gets it from the handler on its 401.
-            self.authorization = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-            manager = urllib.request.HTTPPasswordMgrWithDefaultRealm()
-            manager.add_password(None, self.url, user, password)
-            handlers.append(urllib.request.HTTPDigestAuthHandler(manager))
-        self.opener = urllib.request.build_opener(*handlers)
-
-    def send(self, method: str, url: str, body: bytes, content_type: str) -> int:
-        """Send; returns the HTTP status. Raises urllib.error.HTTPError for 4xx/5xx, HipkgError when unreachable."""
-        request = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": content_type})
-        if self.authorization:
-            request.add_header("Authorization", self.authorization)
-        try:
-            with self.opener.open(request, timeout=self.timeout) as response:
-                response.read()
-                return response.status
-        except urllib.error.HTTPError:
-            raise
-        except (urllib.error.URLError, OSError) as exc:
-            raise HipkgError(f"cannot reach {_public(url)}: {getattr(exc, 'reason', exc)}") from exc
-
-
-def _detail(exc: urllib.error.HTTPError) -> str:
-    try:
-        text = exc.read().decode("utf-8", "replace")
-    except Exception:  # noqa: BLE001 - the body is only for the message
-        text = ""
-    return " ".join(text.split())[:300]
-
-
-def _with_query(url: str, query: str) -> str:
-    return url + ("&" if urllib.parse.urlsplit(url).query else "?") + query
-
-
 # ---------------------------------------------------------------------------------------------- push
 
 
-def situation_triples(kg: "KnowledgeGraph", situations: Iterable[tuple[str, "Situation"]]) -> list[str]:
+def situation_triples(kg: Store, situations: Iterable[tuple[str, Situation]]) -> list[str]:
     """N-Triples lines for (IRI, situation) pairs, as hipkg:Situation nodes with normalised codes and their goal."""
-    from rdflib import URIRef
-
-    from hipkg.queries import to_term
-    from hipkg.situations import goals
-
-    purposes = goals(kg)
+    purposes = kg.vocabulary.purposes
     lines = set()
     for iri, situation in situations:
         node = URIRef(to_term(iri, "iri", "situation IRI")[1:-1])
@@ -188,7 +115,7 @@ def situation_triples(kg: "KnowledgeGraph", situations: Iterable[tuple[str, "Sit
     return sorted(lines)
 
 
-def push(kg: "KnowledgeGraph", endpoint: str, graph: str | None = None, update_endpoint: str | None = None,
+def push(kg: Store, endpoint: str, graph: str | None = None, update_endpoint: str | None = None,
          append: bool = False, chunk: int = DEFAULT_CHUNK, timeout: float = DEFAULT_TIMEOUT,
          force_update: bool = False, lines: list[str] | None = None) -> PushReport:
     """Load the data graphs (or other N-Triples ``lines``, such as situation_triples) into ``endpoint`` (a Graph Store
@@ -198,8 +125,6 @@ def push(kg: "KnowledgeGraph", endpoint: str, graph: str | None = None, update_e
     available. ``append`` adds to what the target graph holds; otherwise the target graph is replaced.
     ``force_update`` skips the store protocol (for servers that accept it but should not be used that way).
     """
-    from hipkg.queries import to_term
-
     if chunk < 1:
         raise InputError(f"--chunk {chunk}: expected a positive number of triples")
     if graph is not None:
@@ -211,55 +136,49 @@ def push(kg: "KnowledgeGraph", endpoint: str, graph: str | None = None, update_e
         lines = data_triples(kg)
     note = ""
     if not force_update:
-        client = _Client(endpoint, timeout)
-        target = _with_query(client.url, "graph=" + urllib.parse.quote(graph, safe="") if graph else "default")
+        client = Client(endpoint, timeout)
+        target = with_query(client.url, "graph=" + urllib.parse.quote(graph, safe="") if graph else "default")
         body = ("\n".join(lines) + "\n").encode("utf-8")
         # N-Triples first; N-Triples is also valid Turtle, for stores that only take text/turtle.
         for media_type in ("application/n-triples", "text/turtle"):
             try:
                 client.send("POST" if append else "PUT", target, body, media_type)
-            except urllib.error.HTTPError as exc:
-                if exc.code not in FALLBACK_STATUS:
-                    raise HipkgError(f"push: {_public(endpoint)} answered HTTP {exc.code} to the Graph Store Protocol: {_detail(exc)}") from exc
-                note = f"the Graph Store Protocol answered HTTP {exc.code}"
-                if exc.code != 415:
+            except EndpointError as exc:
+                if exc.status is None:
+                    raise
+                if exc.status not in FALLBACK_STATUS:
+                    raise EndpointError(f"push: {client.public} answered HTTP {exc.status} to the Graph Store Protocol: {exc.detail}",
+                                        client.public, exc.status, exc.detail) from None
+                note = f"the Graph Store Protocol answered HTTP {exc.status}"
+                if exc.status != 415:
                     break  # no store protocol at all: another media type will not help
                 continue
-            return PushReport("graph-store", _public(client.url), graph, len(lines), 1, media_type)
+            return PushReport("graph-store", client.public, graph, len(lines), 1, media_type)
     return _push_update(lines, update_endpoint or endpoint, graph, append, chunk, timeout, note)
 
 
 def _push_update(lines: list[str], url: str, graph: str | None, append: bool, chunk: int, timeout: float,
                  note: str) -> PushReport:
-    client = _Client(url, timeout)
+    client = Client(url, timeout)
     requests = 0
 
     def update(text: str) -> None:
         nonlocal requests
         try:
             client.send("POST", client.url, text.encode("utf-8"), "application/sparql-update")
-        except urllib.error.HTTPError as exc:
-            raise HipkgError(f"push: the SPARQL Update endpoint {_public(url)} answered HTTP {exc.code}: {_detail(exc)}"
-                             + (f" ({note}; give --update-endpoint URL)" if note else "")) from exc
+        except EndpointError as exc:
+            if exc.status is None:
+                raise
+            raise EndpointError(f"push: the SPARQL Update endpoint {client.public} answered HTTP {exc.status}: {exc.detail}"
+                                + (f" ({note}; give --update-endpoint URL)" if note else ""), client.public, exc.status, exc.detail) from None
         requests += 1
 
     if not append:
         update(f"CLEAR SILENT GRAPH <{graph}>" if graph else "CLEAR SILENT DEFAULT")
     for text in update_requests(lines, graph, chunk):
         update(text)
-    return PushReport("update", _public(client.url), graph, len(lines), requests, None,
+    return PushReport("update", client.public, graph, len(lines), requests, None,
                       note + ("; fell back to SPARQL Update" if note else ""))
-
-
-def send_update(url: str, text: str, timeout: float, doing: str) -> None:
-    """One SPARQL 1.1 Update request, or a HipkgError that says what was being done and how to fix it."""
-    client = _Client(url, timeout)
-    try:
-        client.send("POST", client.url, text.encode("utf-8"), "application/sparql-update")
-    except urllib.error.HTTPError as exc:
-        raise HipkgError(f"{doing}: {_public(url)} refused a SPARQL Update (HTTP {exc.code}: {_detail(exc)}); recommending on "
-                         "an endpoint loads the situations into it, so give the server's update URL with --update-endpoint "
-                         "(Oxigraph: http://HOST:PORT/update)") from exc
 
 
 def update_requests(lines: Iterable[str], graph: str | None, chunk: int) -> Iterator[str]:

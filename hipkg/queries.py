@@ -18,12 +18,13 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
-from rdflib import BNode, Graph, Literal, URIRef
+from rdflib import BNode, Literal, URIRef
 from rdflib.term import Node
 
-from hipkg.errors import InputError
-from hipkg.namespaces import PREFIXES, curie
+from hipkg.errors import InputError, ParameterError, UnknownQuery, shown
+from hipkg.namespaces import PREFIXES
 from hipkg.resources import queries_dir, relative_name, walk
+from hipkg.results import Result
 
 if TYPE_CHECKING:
     from hipkg.engines import Engine
@@ -54,56 +55,6 @@ class Param:
 
 
 @dataclass(frozen=True)
-class Result:
-    """A query answer: rows for SELECT, a graph for CONSTRUCT/DESCRIBE, a boolean for ASK."""
-
-    kind: str
-    vars: tuple[str, ...] = ()
-    rows: tuple[tuple[Node | None, ...], ...] = ()
-    graph: Graph | None = None
-    boolean: bool | None = None
-
-    def __iter__(self) -> Iterator[dict[str, Node | None]]:
-        for row in self.rows:
-            yield dict(zip(self.vars, row))
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def to_dicts(self) -> list[dict[str, str | None]]:
-        """Rows as plain dicts of strings (IRIs as CURIEs where a prefix is known)."""
-        return [{v: _plain(t) for v, t in zip(self.vars, row)} for row in self.rows]
-
-    def to_dataframe(self) -> Any:
-        """Rows as a pandas DataFrame (pandas is optional and imported only here)."""
-        import pandas  # noqa: PLC0415 - optional dependency
-
-        return pandas.DataFrame(self.to_dicts(), columns=list(self.vars))
-
-
-def sparql_json_term(term: Node) -> dict[str, str]:
-    """One term as SPARQL 1.1 Query Results JSON (used by the CLI's json format and the server)."""
-    if isinstance(term, Literal):
-        cell = {"type": "literal", "value": str(term)}
-        if term.language:
-            cell["xml:lang"] = term.language
-        elif term.datatype is not None:
-            cell["datatype"] = str(term.datatype)
-        return cell
-    if isinstance(term, BNode):
-        return {"type": "bnode", "value": str(term)}
-    return {"type": "uri", "value": str(term)}
-
-
-def _plain(term: Node | None) -> str | None:
-    if term is None:
-        return None
-    if isinstance(term, URIRef):
-        return curie(term)
-    return str(term)
-
-
-@dataclass(frozen=True)
 class Query:
     name: str
     text: str
@@ -117,8 +68,9 @@ class Query:
         for p in self.params:
             if p.name == name:
                 return p
-        known = ", ".join(p.name for p in self.params) or "none"
-        raise InputError(f"query {self.name}: unknown parameter {name!r} (parameters: {known})")
+        names = [p.name for p in self.params]
+        raise ParameterError(f"query {self.name}: unknown parameter {shown(name)} (parameters: {', '.join(names) or 'none'})",
+                             name, "unknown", known=names)
 
     def bind(self, **values: Any) -> str:
         """The query text with each parameter's VALUES rows replaced by serialised terms."""
@@ -148,6 +100,15 @@ class Query:
         """Bind the values and run on an engine (hipkg.engines: Oxigraph, rdflib, or an endpoint)."""
         return engine.execute(self.bind(**values), self.name)
 
+    def to_json(self) -> dict[str, Any]:
+        """The header as data (``hipkg queries --format json`` and ``GET /queries``)."""
+        return {
+            "name": self.name, "kind": self.kind, "summary": self.summary, "description": self.description,
+            "params": [{"name": p.name, "columns": [{"var": c.var, "kind": c.kind} for c in p.columns],
+                        "cardinality": p.cardinality, "default": p.default, "doc": p.doc} for p in self.params],
+            "examples": list(self.examples),
+        }
+
 
 @functools.lru_cache(maxsize=None)
 def _values_pattern(p: Param) -> re.Pattern[str]:
@@ -161,18 +122,19 @@ def _rows(query: Query, p: Param, value: Any) -> str | None:
         value = p.default
     if value is None:
         if p.cardinality == "one":
-            raise InputError(f"query {query.name}: parameter {p.name!r} is required")
+            raise ParameterError(f"query {query.name}: parameter {p.name!r} is required", p.name, "required")
         return None  # keep UNDEF: any value
     items = list(value) if p.cardinality == "many" and not isinstance(value, (str, Node)) else [value]
     if p.cardinality != "many" and len(items) != 1:
-        raise InputError(f"query {query.name}: parameter {p.name!r} takes one value, got {len(items)}")
+        raise ParameterError(f"query {query.name}: parameter {p.name!r} takes one value, got {len(items)}", p.name, "once")
     if not items:
         items = [tuple(NOTHING for _ in p.columns)] if len(p.columns) > 1 else [NOTHING]
     rendered = []
     for item in items:
         cells = item if isinstance(item, tuple) else (item,)
         if len(cells) != len(p.columns):
-            raise InputError(f"query {query.name}: parameter {p.name!r} takes {len(p.columns)} values per row")
+            raise ParameterError(f"query {query.name}: parameter {p.name!r} takes {len(p.columns)} values per row", p.name, "columns",
+                                 columns=[c.var for c in p.columns])
         terms = [to_term(cell, col.kind, f"{p.name}") for cell, col in zip(cells, p.columns)]
         rendered.append(" ".join(terms) if len(terms) == 1 else "(" + " ".join(terms) + ")")
     return " ".join(rendered)
@@ -275,7 +237,7 @@ class QueryLibrary:
         try:
             return self._queries[name]
         except KeyError:
-            raise InputError(f"unknown query {name!r}; run 'hipkg queries' to list them") from None
+            raise UnknownQuery(name) from None
 
     def group(self, folder: str) -> Sequence[Query]:
         return [q for q in self if q.name.startswith(folder + "/")]

@@ -5,9 +5,9 @@ and FROM / FROM NAMED always (rdflib would otherwise fetch those graphs from the
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
-from hipkg.errors import InputError
+from hipkg.errors import QueryRefused, QuerySyntaxError
 
 #: Update operations as rdflib's update grammar names them, for the refusal message.
 _UPDATE_NAMES = {
@@ -30,20 +30,25 @@ def _walk(node: Any) -> Iterator[Any]:
             stack.extend(item)
 
 
-def _location(exc: Any, text: str) -> str:
+def _syntax_error(name: str, exc: Any, text: str) -> QuerySyntaxError:
     line, col = getattr(exc, "lineno", None), getattr(exc, "col", None)
     where = f"line {line}, column {col}" if line is not None else "unknown position"
     msg = " ".join(str(getattr(exc, "msg", "") or exc).split())
     source_line = text.splitlines()[line - 1] if line and 0 < line <= len(text.splitlines()) else ""
     pointer = f"\n  {source_line}\n  {' ' * (max(col or 1, 1) - 1)}^" if source_line.strip() else ""
-    return f"SPARQL syntax error at {where}: {msg}{pointer}"
+    return QuerySyntaxError(f"{name}: SPARQL syntax error at {where}: {msg}{pointer}", line, col)
 
 
-def check_query(text: str, allow_service: bool = False, name: str = "query") -> str:
-    """Parse ``text`` with rdflib and refuse what is unsafe; returns the query form (SELECT, ASK, ...).
+class Checked(NamedTuple):
+    form: str  # SELECT, ASK, CONSTRUCT or DESCRIBE
+    has_values: bool  # the query ends with a VALUES clause
 
-    Raises InputError for a syntax error (naming line and column), an update, SERVICE (unless allowed),
-    and FROM / FROM NAMED.
+
+def check_query(text: str, allow_service: bool = False, name: str = "query") -> Checked:
+    """Parse ``text`` with rdflib and refuse what is unsafe; returns the query form and whether it ends with VALUES.
+
+    Raises QuerySyntaxError (naming line and column) or QueryRefused (an update, SERVICE unless allowed, FROM / FROM
+    NAMED).
     """
     from pyparsing import ParseBaseException
     from rdflib.plugins.sparql.parser import parseQuery, parseUpdate
@@ -54,22 +59,23 @@ def check_query(text: str, allow_service: bool = False, name: str = "query") -> 
         try:
             update = parseUpdate(text)
         except Exception:  # not an update either: report the query syntax error
-            raise InputError(f"{name}: {_location(exc, text)}") from None
+            raise _syntax_error(name, exc, text) from None
         ops = [_UPDATE_NAMES.get(getattr(op, "name", ""), getattr(op, "name", "update")) for op in update.get("request", [])]
         if not ops:  # an empty update (only a prologue) still is no query
-            raise InputError(f"{name}: {_location(exc, text)}") from None
-        raise InputError(f"{name}: updates are refused ({', '.join(ops)}); hipkg query only reads the graph") from None
+            raise _syntax_error(name, exc, text) from None
+        raise QueryRefused(name, "update", ops) from None
     except Exception as exc:  # rdflib can raise other errors while parsing (e.g. bad escapes)
-        raise InputError(f"{name}: cannot parse query: {' '.join(str(exc).split())[:300]}") from None
-    form = "SELECT"
+        raise QuerySyntaxError(f"{name}: cannot parse query: {' '.join(str(exc).split())[:300]}") from None
+    form, has_values = "SELECT", False
     for node in _walk(tree):
         node_name = getattr(node, "name", None)
         if not isinstance(node, dict) or node_name is None:
             continue
         if node_name == "ServiceGraphPattern" and not allow_service:
-            raise InputError(f"{name}: SERVICE is refused (it would query a remote endpoint); pass --allow-service to permit it")
+            raise QueryRefused(name, "service")
         if node_name in ("SelectQuery", "AskQuery", "ConstructQuery", "DescribeQuery"):
             form = node_name[: -len("Query")].upper()
+            has_values = has_values or dict.get(node, "valuesClause") is not None
             if dict.get(node, "datasetClause"):  # CompValue.get returns the key itself when absent
-                raise InputError(f"{name}: FROM / FROM NAMED are refused: hipkg query never fetches graphs and always runs on the bundled graph")
-    return form
+                raise QueryRefused(name, "dataset")
+    return Checked(form, has_values)

@@ -1,23 +1,25 @@
-"""Situations: what a user hands in (JSON, a dict, or Turtle), checked before anything is queried."""
+"""Situations: what a user hands in (JSON, a dict, or Turtle), checked against the graph's vocabulary before anything
+is queried. Errors are typed (hipkg.errors.InvalidSituation, InvalidCode) and carry both a message that names the bad
+value and a public wording that does not, which is what the server replies with."""
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable
 
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import RDF
 
 from hipkg.codes import ALLERGY_PREFIXES, FINDING_PREFIXES, Code, parse_code
-from hipkg.errors import InputError
+from hipkg.errors import InputError, InvalidCode, InvalidSituation, shown
 from hipkg.namespaces import HIPKG, curie
-
-if TYPE_CHECKING:
-    from hipkg.graph import KnowledgeGraph
+from hipkg.rdfio import parse_turtle
+from hipkg.vocabulary import Vocabulary
 
 KEYS = ("findings", "allergies", "goal")
+#: Per code list: (key, accepted prefixes, an example code, required).
+_CODE_LISTS = (("findings", FINDING_PREFIXES, "ICD10CM:M16.11", True), ("allergies", ALLERGY_PREFIXES, "RXNORM:6387", False))
 
 
 @dataclass(frozen=True)
@@ -47,33 +49,42 @@ class Situation:
         return g
 
 
-@functools.lru_cache(maxsize=8)
-def goals(kg: "KnowledgeGraph") -> dict[str, URIRef]:
-    """Goal slug -> purpose IRI, read from the graph by queries/recommend/goals.rq."""
-    return {str(row["slug"]): row["purpose"] for row in kg.query("recommend/goals")}
-
-
-def from_dict(kg: "KnowledgeGraph", data: Any, where: str = "situation") -> Situation:
+def from_dict(vocabulary: Vocabulary, data: Any, where: str = "situation", max_codes: int | None = None) -> Situation:
+    """Check and normalise a situation; ``max_codes`` caps each code list (the server sets it)."""
     if not isinstance(data, dict):
-        raise InputError(f"{where}: expected a JSON object with keys {', '.join(KEYS)}, got {type(data).__name__}")
-    unknown = sorted(set(data) - set(KEYS))
+        raise InvalidSituation(f"{where}: expected a JSON object with keys {', '.join(KEYS)}, got {type(data).__name__}",
+                               f"expected a JSON object with keys {', '.join(KEYS)}")
+    unknown = sorted((k for k in data if k not in KEYS), key=str)
     if unknown:
-        raise InputError(f"{where}: unknown key {unknown[0]!r}; expected only {', '.join(KEYS)}")
-    findings = data.get("findings")
-    if not isinstance(findings, list) or not findings:
-        raise InputError(f"{where}: 'findings' must be a non-empty list of codes such as \"ICD10CM:M16.11\" (got {findings!r})")
-    allergies = data.get("allergies", [])
-    if not isinstance(allergies, list):
-        raise InputError(f"{where}: 'allergies' must be a list of codes such as \"RXNORM:6387\" (got {allergies!r})")
-    goal = data.get("goal", "therapeutic")
-    known = goals(kg)
-    if goal not in known:
-        raise InputError(f"{where}: unknown goal {goal!r}; expected one of {', '.join(sorted(known))}")
-    return Situation(
-        findings=_unique(parse_code(f, FINDING_PREFIXES, f"{where}: findings") for f in findings),
-        allergies=_unique(parse_code(a, ALLERGY_PREFIXES, f"{where}: allergies") for a in allergies),
-        goal=goal,
-    )
+        raise InvalidSituation(f"{where}: unknown key {shown(unknown[0])}; expected only {', '.join(KEYS)}",
+                               f"unknown key in the situation; expected only {', '.join(KEYS)}", field=str(unknown[0]))
+    lists: dict[str, tuple[Code, ...]] = {}
+    for key, prefixes, example, required in _CODE_LISTS:
+        items = data.get(key, None if required else [])
+        if not isinstance(items, list) or (required and not items):
+            need = "a non-empty list" if required else "a list"
+            raise InvalidSituation(f"{where}: '{key}' must be {need} of codes such as \"{example}\" (got {shown(items)})",
+                                   f"'{key}' must be {need} of codes such as \"{example}\"", field=key)
+        if max_codes is not None and len(items) > max_codes:
+            raise InvalidSituation(f"{where}: '{key}' has more than {max_codes} codes", f"'{key}' has more than {max_codes} codes", field=key)
+        lists[key] = _unique(_code(item, prefixes, example, where, key, i) for i, item in enumerate(items))
+    goal = data.get("goal", vocabulary.default_goal)
+    if not isinstance(goal, str) or goal not in vocabulary.purposes:
+        expected = ", ".join(sorted(vocabulary.purposes))
+        raise InvalidSituation(f"{where}: unknown goal {shown(goal)}; expected one of {expected}",
+                               f"unknown goal; expected one of {expected}", field="goal")
+    return Situation(findings=lists["findings"], allergies=lists["allergies"], goal=goal)
+
+
+def _code(item: Any, prefixes: dict[str, str], example: str, where: str, key: str, index: int) -> Code:
+    try:
+        return parse_code(item, prefixes, f"{where}: {key}")
+    except InvalidCode as exc:
+        if exc.reason == "type":
+            problem = f"not a string; expected a code such as \"{example}\""
+        else:
+            problem = f"not a valid code: {exc.problem}"
+        raise InvalidSituation(str(exc), f"{key}[{index}] is {problem}", field=key, index=index, problem=problem) from None
 
 
 def _unique(codes: Any) -> tuple[Code, ...]:
@@ -83,17 +94,18 @@ def _unique(codes: Any) -> tuple[Code, ...]:
     return tuple(seen.values())
 
 
-def from_json(kg: "KnowledgeGraph", text: str, where: str = "situation") -> Situation:
+def from_json(vocabulary: Vocabulary, text: str, where: str = "situation") -> Situation:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"{where}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
-    return from_dict(kg, data, where)
+        raise InvalidSituation(f"{where}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                               f"not valid JSON (line {exc.lineno}, column {exc.colno})") from exc
+    return from_dict(vocabulary, data, where)
 
 
-def from_graph(kg: "KnowledgeGraph", graph: Graph, where: str = "situation") -> Situation:
-    """Read exactly one hipkg:Situation from RDF, after SHACL-validating it against the situation shapes."""
-    report = kg.validate_situation(graph)
+def from_graph(vocabulary: Vocabulary, graph: Graph, validate: Callable[[Graph], Any], where: str = "situation") -> Situation:
+    """Read exactly one hipkg:Situation from RDF, after ``validate`` (SHACL with the situation shapes) accepts it."""
+    report = validate(graph)
     if not report.conforms:
         first = report.violations()[0]
         raise InputError(f"{where}: {first.message} (focus {first.focus_node}, value {first.value})")
@@ -101,43 +113,29 @@ def from_graph(kg: "KnowledgeGraph", graph: Graph, where: str = "situation") -> 
     if len(nodes) != 1:
         raise InputError(f"{where}: expected exactly one hipkg:Situation, found {len(nodes)}")
     node = nodes[0]
-    slugs = {v: k for k, v in goals(kg).items()}
     goal = graph.value(node, HIPKG.goal)
     data = {
         "findings": sorted(str(v) for v in graph.objects(node, HIPKG.findingCode)),
         "allergies": sorted(str(v) for v in graph.objects(node, HIPKG.allergyCode)),
-        "goal": slugs.get(goal, curie(goal)) if goal is not None else "therapeutic",
+        "goal": (vocabulary.goal_slug(goal) or curie(goal)) if goal is not None else vocabulary.default_goal,
     }
-    return from_dict(kg, data, where)
+    return from_dict(vocabulary, data, where)
 
 
-def read(kg: "KnowledgeGraph", path: str, stdin_text: str | None = None) -> Situation:
+def read(vocabulary: Vocabulary, path: str, validate: Callable[[Graph], Any], stdin_text: str | None = None) -> Situation:
     """A situation from a .json or .ttl file, or '-' for standard input (JSON, or Turtle if it is not JSON)."""
     if path == "-":
         text = stdin_text if stdin_text is not None else ""
         if text.lstrip().startswith(("{", "[")):
-            return from_json(kg, text, "<stdin>")
-        from hipkg.graph import parse_turtle
-
-        return from_graph(kg, parse_turtle(text, "<stdin>"), "<stdin>")
+            return from_json(vocabulary, text, "<stdin>")
+        return from_graph(vocabulary, parse_turtle(text, "<stdin>"), validate, "<stdin>")
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read situation file ({getattr(exc, 'strerror', None) or exc})") from exc
     if p.suffix.lower() == ".json":
-        return from_json(kg, text, path)
+        return from_json(vocabulary, text, path)
     if p.suffix.lower() in (".ttl", ".turtle"):
-        from hipkg.graph import parse_turtle
-
-        return from_graph(kg, parse_turtle(text, path), path)
+        return from_graph(vocabulary, parse_turtle(text, path), validate, path)
     raise InputError(f"{path}: unknown situation format {p.suffix or '(no suffix)'!r}; expected .json or .ttl")
-
-
-def coerce(kg: "KnowledgeGraph", situation: Any) -> Situation:
-    """Accept a Situation, a dict, or an rdflib Graph holding one hipkg:Situation."""
-    if isinstance(situation, Situation):
-        return situation
-    if isinstance(situation, Graph):
-        return from_graph(kg, situation)
-    return from_dict(kg, situation)

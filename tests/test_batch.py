@@ -9,8 +9,7 @@ from rdflib import URIRef
 
 from conftest import EXAMPLES
 from hipkg.cli import main
-from hipkg.recommending import STATUS_ORDER, json_lines, recommend_many
-from hipkg.situations import from_dict, goals
+from hipkg.recommending import json_lines
 
 NAMES = sorted(p.stem for p in EXAMPLES.glob("*.json") if not p.name.endswith(".expected.json"))
 
@@ -81,9 +80,9 @@ def test_json_line_is_the_answer_as_json(kg, name):
 def test_situations_leave_the_store_as_they_came(kg):
     store = kg.engine.store
     before = len(store)
-    recommend_many(kg, [from_dict(kg, example(n)) for n in NAMES])
+    kg.recommend_many([kg.situation(example(n)) for n in NAMES])
     assert len(store) == before
-    triples = from_dict(kg, example(NAMES[0])).triples(URIRef("urn:example:held"), goals(kg)["therapeutic"])
+    triples = kg.situation(example(NAMES[0])).triples(URIRef("urn:example:held"), kg.vocabulary.purposes["therapeutic"])
     with pytest.raises(RuntimeError):
         with kg.engine.hold(triples):
             assert len(store) == before + len(triples)
@@ -92,7 +91,8 @@ def test_situations_leave_the_store_as_they_came(kg):
 
 
 def test_rebuilding_the_store_keeps_every_answer(monkeypatch):
-    from hipkg.graph import KnowledgeGraph, _read_mappings, bundled_nquads
+    from hipkg.graph import KnowledgeGraph
+    from hipkg.store import bundled_nquads, read_mappings as _read_mappings
 
     mappings = _read_mappings()
     fresh = KnowledgeGraph(bundled_nquads(mappings), mappings)
@@ -108,7 +108,8 @@ def test_threads_share_one_graph_while_the_store_is_rebuilt(monkeypatch):
     """A rebuild waits until no request has situations in the store: none loses its situations half-way."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from hipkg.graph import KnowledgeGraph, _read_mappings, bundled_nquads
+    from hipkg.graph import KnowledgeGraph
+    from hipkg.store import bundled_nquads, read_mappings as _read_mappings
 
     mappings = _read_mappings()
     shared = KnowledgeGraph(bundled_nquads(mappings), mappings)
@@ -121,28 +122,26 @@ def test_threads_share_one_graph_while_the_store_is_rebuilt(monkeypatch):
 
 
 def test_status_is_asked_once_per_rules_and_goal(kg, monkeypatch):
-    from hipkg import recommending
 
-    situation = from_dict(kg, {"findings": ["ICD10CM:M16.12", "ICD10CM:E11.65"], "allergies": ["RXNORM:6387"]})
+    situation = kg.situation({"findings": ["ICD10CM:M16.12", "ICD10CM:E11.65"], "allergies": ["RXNORM:6387"]})
     first = kg.recommend(situation)
     asked = []
     query = kg.query
     monkeypatch.setattr(kg, "query", lambda name, **kw: asked.append(name) or query(name, **kw))
     assert kg.recommend(situation) == first
     assert "recommend/status" not in asked
-    recommending._statuses(kg).clear()
+    kg.recommender.statuses.clear()
     assert kg.recommend(situation) == first
     assert "recommend/status" in asked
 
 
 def test_situations_with_the_same_codes_and_goal_share_their_options(kg):
-    from hipkg import recommending
 
     first = kg.recommend({"findings": ["ICD10CM:M16.12", "ICD10CM:E11.65"]})
     second = kg.recommend({"findings": ["ICD10CM:E11.65", "ICD10CM:M16.12"]})
     assert second.options is first.options
-    recommending._option_sets(kg).clear()
-    recommending._statuses(kg).clear()
+    kg.recommender.option_sets.clear()
+    kg.recommender.statuses.clear()
     assert kg.recommend({"findings": ["ICD10CM:M16.12", "ICD10CM:E11.65"]}) == first
 
 
@@ -156,15 +155,15 @@ def test_status_follows_the_documented_rule_from_the_effects(kg, name):
         expected = ("not-indicated" if "indication" not in kinds else "avoid" if "contraindication" in kinds
                     else "caution" if "caution" in kinds else "fits")
         assert option.status == expected, option.id
-    assert [STATUS_ORDER.index(o.status) for o in answer.options] == sorted(STATUS_ORDER.index(o.status) for o in answer.options)
+    assert [kg.vocabulary.status_order.index(o.status) for o in answer.options] == sorted(kg.vocabulary.status_order.index(o.status) for o in answer.options)
 
 
 def test_reached_gives_the_same_rows_with_and_without_candidates(kg):
     """The bound candidates (hipkg.codes.candidates) only turn the FILTER's scan into lookups: same rows either way."""
     from hipkg.codes import candidates
 
-    held = {URIRef(f"urn:example:{n}"): from_dict(kg, example(n)) for n in NAMES}
-    triples = [t for iri, s in held.items() for t in s.triples(iri, goals(kg)[s.goal])]
+    held = {URIRef(f"urn:example:{n}"): kg.situation(example(n)) for n in NAMES}
+    triples = [t for iri, s in held.items() for t in s.triples(iri, kg.vocabulary.purposes[s.goal])]
     codes = sorted({c.curie for s in held.values() for c in (*s.findings, *s.allergies)})
     bound = [(code, kg.mapping_set.expand(c)) for code in codes for c in candidates(code)]
     with kg.engine.hold(triples):

@@ -300,10 +300,11 @@ def test_recommend_stored_answers_every_held_situation(holding, capsys):
 def test_recommend_stored_reports_a_situation_it_cannot_answer(holding, capsys):
     srv, _ = holding
     bad = "<urn:example:bad>"
-    from hipkg.push import send_update
+    from hipkg.engines import EndpointEngine
 
-    send_update(srv.update, f'INSERT DATA {{ {bad} a <https://w3id.org/hipkg/Situation> ; '
-                            f'<https://w3id.org/hipkg/findingCode> "ICD10CM:nonsense" }}', 10, "test")
+    updates = EndpointEngine(srv.query, timeout=10, update_url=srv.update)
+    updates.update(f'INSERT DATA {{ {bad} a <https://w3id.org/hipkg/Situation> ; '
+                            f'<https://w3id.org/hipkg/findingCode> "ICD10CM:nonsense" }}', "test")
     try:
         code, out, err = run_cli(capsys, "recommend", "--stored", "--endpoint", srv.query, "--on-error", "skip")
         assert code == 0, err
@@ -313,7 +314,7 @@ def test_recommend_stored_reports_a_situation_it_cannot_answer(holding, capsys):
         code, out, err = run_cli(capsys, "recommend", "--stored", "--endpoint", srv.query)
         assert code == 2 and "nonsense" in err
     finally:
-        send_update(srv.update, f"DELETE WHERE {{ {bad} ?p ?o }}", 10, "test")
+        updates.update(f"DELETE WHERE {{ {bad} ?p ?o }}", "test")
 
 
 def test_recommend_stored_needs_an_endpoint(capsys):

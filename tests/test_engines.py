@@ -107,12 +107,11 @@ def normalise(result, text: str):
 
 def held_examples(kg) -> list:
     """The example situations as hipkg:Situation triples, for the queries that read situations from the store."""
-    from hipkg.situations import from_dict, goals
 
     out = []
     for path in SITUATIONS:
-        situation = from_dict(kg, json.loads(path.read_text(encoding="utf-8")))
-        out += situation.triples(URIRef(f"urn:example:{path.stem}"), goals(kg)[situation.goal])
+        situation = kg.situation(json.loads(path.read_text(encoding="utf-8")))
+        out += situation.triples(URIRef(f"urn:example:{path.stem}"), kg.vocabulary.purposes[situation.goal])
     return out
 
 

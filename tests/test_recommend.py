@@ -53,7 +53,7 @@ def test_same_input_gives_byte_identical_output(capsys: pytest.CaptureFixture[st
 
 def test_python_api_accepts_dict_situation_and_graph(kg) -> None:
     from_dict = hipkg.recommend({"findings": ["ICD10CM:M70.61"]}).to_json()
-    situation = hipkg.situations.from_dict(kg, {"findings": ["ICD10CM:M70.61"]})
+    situation = kg.situation({"findings": ["ICD10CM:M70.61"]})
     assert isinstance(situation, Situation)
     assert kg.recommend(situation).to_json() == from_dict
     assert kg.recommend(situation.to_graph()).to_json() == from_dict

@@ -5,7 +5,8 @@ import argparse
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from hipkg.cli._common import add_format, print_json, table
+from hipkg.cli._common import add_format, print_json
+from hipkg.results import table
 
 if TYPE_CHECKING:
     import networkx as nx

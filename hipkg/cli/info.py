@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from hipkg.cli._common import add_format, print_json, table
+from hipkg.cli._common import add_format, print_json
+from hipkg.results import table
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -97,7 +97,7 @@ def _situations(kg: object, path: str, base: str | None) -> list[str]:
         base = "urn:hipkg:situation:" + (re.sub(r"[^A-Za-z0-9._-]", "-", path.rsplit("/", 1)[-1]) or "stdin") + ":"
     parsed = []
     for number, raw in read_lines(path):
-        parsed.append((f"{base}{number}", parse_line(kg, raw, f"{path}:{number}")))
+        parsed.append((f"{base}{number}", parse_line(kg.vocabulary, raw, f"{path}:{number}")))
     if not parsed:
         raise InputError(f"{path}: no situations to push")
     return situation_triples(kg, parsed)

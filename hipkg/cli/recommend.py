@@ -12,6 +12,7 @@ from hipkg.engines import ENGINES
 from hipkg.errors import InputError
 
 if TYPE_CHECKING:
+    from hipkg.graph import KnowledgeGraph
     from hipkg.recommending import Recommendation
 
 EXAMPLE_JSON = '{"findings": ["ICD10CM:M16.11", "SNOMEDCT:239872002"], "allergies": ["RXNORM:6387"], "goal": "therapeutic"}'
@@ -85,23 +86,22 @@ def run(args: argparse.Namespace) -> int:
     if args.batch or args.stored:
         return _batch(kg, args)
     if args.file:
-        situation = situations.read(kg, args.file, sys.stdin.read() if args.file == "-" else None)
+        situation = situations.read(kg.vocabulary, args.file, kg.validate_situation, sys.stdin.read() if args.file == "-" else None)
     else:
         if not args.finding:
             raise InputError("--finding is required (at least one) when no situation FILE is given")
         data = {"findings": args.finding, "allergies": args.allergy}
         if args.goal:
             data["goal"] = args.goal
-        situation = situations.from_dict(kg, data, "command line")
+        situation = situations.from_dict(kg.vocabulary, data, "command line")
     result = kg.recommend(situation)
     sys.stdout.write(result.dumps() if args.format == "json" else render_table(result))
     return 0
 
 
-def _batch(kg: object, args: argparse.Namespace) -> int:
+def _batch(kg: "KnowledgeGraph", args: argparse.Namespace) -> int:
     """Stream answers in input order, a chunk per query run; the chunks run in worker processes when there are several."""
-    from hipkg.batch import Answered, Batch, read_lines
-    from hipkg.recommending import stored_cases
+    from hipkg.batch import Answered, Batch, read_lines  # the batch machinery is imported only for a batch (start-up time)
 
     progress = sys.stderr.isatty()
     done = 0
@@ -119,10 +119,10 @@ def _batch(kg: object, args: argparse.Namespace) -> int:
             sys.stderr.write(f"\r{done:,} situations answered")
             sys.stderr.flush()
 
-    batch = Batch(kg, out, report, "stored" if args.stored else args.batch, args.on_error == "fail", args.chunk, args.jobs)
+    batch = Batch(kg.recommender, out, report, "stored" if args.stored else args.batch, args.on_error == "fail", args.chunk, args.jobs)
     try:
         if args.stored:
-            for case in stored_cases(kg):
+            for case in kg.recommender.stored_cases():
                 batch.add_case(str(case))
         else:
             for number, raw in read_lines(args.batch):
@@ -139,7 +139,7 @@ def _batch(kg: object, args: argparse.Namespace) -> int:
 
 
 def render_table(result: "Recommendation") -> str:
-    from hipkg.cli._common import table
+    from hipkg.results import table
 
     out = []
     s = result.to_json()["situation"]

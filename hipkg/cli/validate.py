@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from hipkg.cli._common import add_format, print_json, table
+from hipkg.cli._common import add_format, print_json
+from hipkg.results import table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import hipkg
-    from hipkg.graph import read_user_file
+    from hipkg.rdfio import read_user_file
 
     extra = [read_user_file(f) for f in args.files]
     kg = hipkg.load()

@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Callable, NamedTuple
 
 if TYPE_CHECKING:
-    from hipkg.graph import KnowledgeGraph
+    from hipkg.store import Store
 
 
 class Exporter(NamedTuple):
@@ -35,7 +35,7 @@ EXPORTERS: dict[str, Exporter] = {
 }
 
 
-def function(name: str) -> Callable[["KnowledgeGraph"], str | bytes]:
+def function(name: str) -> Callable[["Store"], str | bytes]:
     """The exporter function for a format name (imports its module now)."""
     from hipkg.errors import InputError
 
@@ -45,6 +45,6 @@ def function(name: str) -> Callable[["KnowledgeGraph"], str | bytes]:
     return getattr(importlib.import_module(f"hipkg.export.{entry.module}"), entry.function)
 
 
-def export(kg: "KnowledgeGraph", name: str) -> str | bytes:
+def export(kg: "Store", name: str) -> str | bytes:
     """Serialise the knowledge graph in the named format."""
     return function(name)(kg)

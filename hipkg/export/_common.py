@@ -13,15 +13,15 @@ from rdflib.namespace import RDF, RDFS, SKOS
 from hipkg.namespaces import DERIVED_GRAPH, KB_GRAPH, MAPPINGS_GRAPH, SCHEMA_GRAPH, curie
 
 if TYPE_CHECKING:
-    from hipkg.graph import KnowledgeGraph
+    from hipkg.store import Store
 
 #: The exported knowledge graph: shapes are tooling, source full texts are copies of bundled files.
 EXPORT_GRAPHS = (SCHEMA_GRAPH, KB_GRAPH, MAPPINGS_GRAPH, DERIVED_GRAPH)
 
 
-def knowledge_graph(kg: "KnowledgeGraph") -> Graph:
+def knowledge_graph(kg: "Store") -> Graph:
     """Schema + kb + mappings + derived in one graph with hipkg's prefixes bound."""
-    from hipkg.graph import new_graph
+    from hipkg.namespaces import new_graph
 
     graph = new_graph()
     for iri in EXPORT_GRAPHS:
@@ -30,12 +30,12 @@ def knowledge_graph(kg: "KnowledgeGraph") -> Graph:
     return graph
 
 
-def concept_classes(kg: "KnowledgeGraph") -> set[URIRef]:
+def concept_classes(kg: "Store") -> set[URIRef]:
     """Schema classes whose instances are SKOS concepts (skos:Concept and its subclasses)."""
     return {c for c in kg.schema.transitive_subjects(RDFS.subClassOf, SKOS.Concept) if isinstance(c, URIRef)}
 
 
-def concepts(kg: "KnowledgeGraph") -> list[URIRef]:
+def concepts(kg: "Store") -> list[URIRef]:
     """The hipkg concepts: kb and derived individuals of a concept class, sorted by IRI.
 
     Source passages and sources (prov:Entity) are provenance, not concepts.
@@ -49,24 +49,24 @@ def concepts(kg: "KnowledgeGraph") -> list[URIRef]:
     return sorted(found, key=str)
 
 
-def concept_type(kg: "KnowledgeGraph", node: URIRef) -> str:
+def concept_type(kg: "Store", node: URIRef) -> str:
     """The most specific schema class(es) of a node as CURIEs ('|' joined when several)."""
     types = {o for o in kg.data.objects(node, RDF.type) if isinstance(o, URIRef)}
     specific = {t for t in types if not any(o != t and t in kg.schema.transitive_objects(o, RDFS.subClassOf) for o in types)}
     return "|".join(sorted(curie(t) for t in specific))
 
 
-def label(kg: "KnowledgeGraph", node: URIRef) -> str:
+def label(kg: "Store", node: URIRef) -> str:
     value = kg.data.value(node, RDFS.label)
     return str(value) if value is not None else curie(node)
 
 
-def definition(kg: "KnowledgeGraph", node: URIRef) -> str:
+def definition(kg: "Store", node: URIRef) -> str:
     value = kg.data.value(node, SKOS.definition)
     return str(value) if value is not None else ""
 
 
-def alt_labels(kg: "KnowledgeGraph", node: URIRef) -> list[str]:
+def alt_labels(kg: "Store", node: URIRef) -> list[str]:
     """Synonyms, sorted, without any that repeat the preferred label (SKOS S14)."""
     pref = label(kg, node)
     return sorted({str(v) for v in kg.data.objects(node, SKOS.altLabel)} - {pref})

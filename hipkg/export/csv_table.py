@@ -9,12 +9,12 @@ from hipkg.export._common import alt_labels, concept_type, concepts, definition,
 from hipkg.namespaces import curie
 
 if TYPE_CHECKING:
-    from hipkg.graph import KnowledgeGraph
+    from hipkg.store import Store
 
 COLUMNS = ("id", "type", "label", "definition", "synonyms", "codes")
 
 
-def export(kg: "KnowledgeGraph") -> str:
+def export(kg: "Store") -> str:
     """Synonyms and codes are '|' separated; codes are the mapping table's object CURIEs."""
     codes: dict[str, set[str]] = {}
     for row in kg.mapping_set.mappings:

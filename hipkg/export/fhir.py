@@ -15,7 +15,7 @@ from hipkg.export._common import alt_labels, concept_type, concepts, definition,
 from hipkg.namespaces import HIPKG, curie
 
 if TYPE_CHECKING:
-    from hipkg.graph import KnowledgeGraph
+    from hipkg.store import Store
     from hipkg.mappings import Mapping
 
 BASE = "https://w3id.org/hipkg/fhir"
@@ -55,7 +55,7 @@ EQUIVALENCE = {
 NEEDS_COMMENT = {"inexact", "narrower"}
 
 
-def _system(prefix: str, kg: "KnowledgeGraph") -> TargetSystem:
+def _system(prefix: str, kg: "Store") -> TargetSystem:
     if prefix in SYSTEMS:
         return SYSTEMS[prefix]
     return TargetSystem(kg.mapping_set.curie_map.get(prefix, prefix), prefix, False)
@@ -65,7 +65,7 @@ def _slug(prefix: str) -> str:
     return prefix.lower().replace("_", "-")
 
 
-def codesystem(kg: "KnowledgeGraph") -> dict[str, Any]:
+def codesystem(kg: "Store") -> dict[str, Any]:
     """All hipkg concepts, flat, with skos:broader as the `parent` property (poly-hierarchy allowed)."""
     from hipkg import __version__
 
@@ -107,7 +107,7 @@ def codesystem(kg: "KnowledgeGraph") -> dict[str, Any]:
     }
 
 
-def _elements(rows: Iterable["Mapping"], kg: "KnowledgeGraph", prefix: str | None) -> list[dict[str, Any]]:
+def _elements(rows: Iterable["Mapping"], kg: "Store", prefix: str | None) -> list[dict[str, Any]]:
     """ConceptMap elements grouped by hipkg code, one target per mapping row."""
     elements: dict[str, dict[str, Any]] = {}
     for row in rows:
@@ -132,7 +132,7 @@ def _elements(rows: Iterable["Mapping"], kg: "KnowledgeGraph", prefix: str | Non
     return [elements[k] for k in sorted(elements)]
 
 
-def conceptmaps(kg: "KnowledgeGraph") -> list[dict[str, Any]]:
+def conceptmaps(kg: "Store") -> list[dict[str, Any]]:
     """One ConceptMap per target system, plus one of unmatched (sssom:NoTermFound) rows."""
     from hipkg import __version__
 
@@ -167,7 +167,7 @@ def conceptmaps(kg: "KnowledgeGraph") -> list[dict[str, Any]]:
     return maps
 
 
-def _valueset(kg: "KnowledgeGraph", slug: str, title: str, rule_class: URIRef, predicates: tuple[URIRef, ...]) -> dict[str, Any]:
+def _valueset(kg: "Store", slug: str, title: str, rule_class: URIRef, predicates: tuple[URIRef, ...]) -> dict[str, Any]:
     from hipkg import __version__
 
     rules = set(kg.data.subjects(RDF.type, rule_class))
@@ -190,7 +190,7 @@ def _valueset(kg: "KnowledgeGraph", slug: str, title: str, rule_class: URIRef, p
     }
 
 
-def valuesets(kg: "KnowledgeGraph") -> list[dict[str, Any]]:
+def valuesets(kg: "Store") -> list[dict[str, Any]]:
     return [
         _valueset(kg, "hipkg-indication-triggers", "hipkg indication triggers", HIPKG.Indication, (HIPKG.triggeredBy,)),
         _valueset(kg, "hipkg-contraindication-triggers", "hipkg contraindication triggers", HIPKG.Contraindication,
@@ -198,7 +198,7 @@ def valuesets(kg: "KnowledgeGraph") -> list[dict[str, Any]]:
     ]
 
 
-def bundle(kg: "KnowledgeGraph") -> dict[str, Any]:
+def bundle(kg: "Store") -> dict[str, Any]:
     """A collection Bundle: CodeSystem, ConceptMaps, ValueSets."""
     resources = [codesystem(kg), *conceptmaps(kg), *valuesets(kg)]
     return {
@@ -209,5 +209,5 @@ def bundle(kg: "KnowledgeGraph") -> dict[str, Any]:
     }
 
 
-def export(kg: "KnowledgeGraph") -> str:
+def export(kg: "Store") -> str:
     return json.dumps(bundle(kg), indent=2, ensure_ascii=False) + "\n"

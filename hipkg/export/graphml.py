@@ -5,10 +5,10 @@ import io
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from hipkg.graph import KnowledgeGraph
+    from hipkg.store import Store
 
 
-def export(kg: "KnowledgeGraph") -> bytes:
+def export(kg: "Store") -> bytes:
     import networkx as nx
 
     buffer = io.BytesIO()

@@ -7,7 +7,7 @@ from hipkg.export._common import knowledge_graph
 from hipkg.namespaces import PREFIXES
 
 if TYPE_CHECKING:
-    from hipkg.graph import KnowledgeGraph
+    from hipkg.store import Store
 
 
 def context() -> dict[str, str]:
@@ -15,5 +15,5 @@ def context() -> dict[str, str]:
     return dict(sorted(PREFIXES.items()))
 
 
-def export(kg: "KnowledgeGraph") -> str:
+def export(kg: "Store") -> str:
     return knowledge_graph(kg).serialize(format="json-ld", context=context(), indent=2, sort_keys=True)

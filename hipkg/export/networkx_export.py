@@ -23,16 +23,16 @@ from hipkg.namespaces import DERIVED_GRAPH, KB_GRAPH, curie
 if TYPE_CHECKING:
     import networkx as nx
 
-    from hipkg.graph import KnowledgeGraph
+    from hipkg.store import Store
 
 
-def closure_properties(kg: "KnowledgeGraph") -> set[URIRef]:
+def closure_properties(kg: "Store") -> set[URIRef]:
     """Properties whose values are closures of other edges, by their schema declaration."""
     return {p for kind in (OWL.TransitiveProperty, OWL.ReflexiveProperty) for p in kg.schema.subjects(RDF.type, kind)
             if isinstance(p, URIRef)}
 
 
-def to_networkx(kg: "KnowledgeGraph", derived: bool = True) -> "nx.MultiDiGraph":
+def to_networkx(kg: "Store", derived: bool = True) -> "nx.MultiDiGraph":
     """MultiDiGraph of concepts (CURIE nodes with label/type) and predicate-labelled edges between them."""
     import networkx as nx
 

@@ -5,10 +5,10 @@ import json
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from hipkg.graph import KnowledgeGraph
+    from hipkg.store import Store
 
 
-def export(kg: "KnowledgeGraph") -> str:
+def export(kg: "Store") -> str:
     import networkx as nx
 
     data = nx.node_link_data(kg.to_networkx(), edges="edges")

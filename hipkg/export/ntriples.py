@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING
 from hipkg.export._common import knowledge_graph
 
 if TYPE_CHECKING:
-    from hipkg.graph import KnowledgeGraph
+    from hipkg.store import Store
 
 
-def export(kg: "KnowledgeGraph") -> str:
+def export(kg: "Store") -> str:
     lines = knowledge_graph(kg).serialize(format="nt").splitlines()
     return "\n".join(sorted(line for line in lines if line.strip())) + "\n"

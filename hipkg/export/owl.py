@@ -15,7 +15,7 @@ from hipkg.export._common import knowledge_graph
 from hipkg.namespaces import DERIVED_GRAPH, HIPKG, KB_GRAPH
 
 if TYPE_CHECKING:
-    from hipkg.graph import KnowledgeGraph
+    from hipkg.store import Store
 
 ONTOLOGY = URIRef(str(HIPKG) + "ontology")
 _BUILT_IN = (str(RDF), str(RDFS), str(OWL))
@@ -26,7 +26,7 @@ def _built_in(node: object) -> bool:
     return str(node).startswith(_BUILT_IN)
 
 
-def owl_graph(kg: "KnowledgeGraph") -> Graph:
+def owl_graph(kg: "Store") -> Graph:
     """The knowledge graph plus the OWL declarations Protégé expects (this is what `export` writes)."""
     graph = knowledge_graph(kg)
     classes = set(graph.subjects(RDF.type, OWL.Class))
@@ -58,5 +58,5 @@ def owl_graph(kg: "KnowledgeGraph") -> Graph:
     return graph
 
 
-def export(kg: "KnowledgeGraph") -> str:
+def export(kg: "Store") -> str:
     return owl_graph(kg).serialize(format="pretty-xml")

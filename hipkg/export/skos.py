@@ -15,15 +15,15 @@ from hipkg.export._common import concepts
 from hipkg.namespaces import HIPKG
 
 if TYPE_CHECKING:
-    from hipkg.graph import KnowledgeGraph
+    from hipkg.store import Store
 
 SCHEME = HIPKG.ConceptScheme
 
 
-def skos_graph(kg: "KnowledgeGraph") -> Graph:
+def skos_graph(kg: "Store") -> Graph:
     """The concept scheme as an rdflib graph (what `export` serialises)."""
     from hipkg import __version__
-    from hipkg.graph import new_graph
+    from hipkg.namespaces import new_graph
 
     graph = new_graph()
     for prefix, ns in kg.mapping_set.curie_map.items():
@@ -60,5 +60,5 @@ def skos_graph(kg: "KnowledgeGraph") -> Graph:
     return graph
 
 
-def export(kg: "KnowledgeGraph") -> str:
+def export(kg: "Store") -> str:
     return skos_graph(kg).serialize(format="longturtle")

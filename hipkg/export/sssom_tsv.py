@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from hipkg.mappings import Mapping
 
 if TYPE_CHECKING:
-    from hipkg.graph import KnowledgeGraph
+    from hipkg.store import Store
 
 DEFAULT_ID = "https://w3id.org/hipkg/mappings/hipkg.sssom.tsv"
 DEFAULT_LICENSE = "https://creativecommons.org/licenses/by/4.0/"
@@ -34,7 +34,7 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def export(kg: "KnowledgeGraph") -> str:
+def export(kg: "Store") -> str:
     ms = kg.mapping_set
     metadata = dict(ms.metadata)
     metadata.setdefault("mapping_set_id", DEFAULT_ID)

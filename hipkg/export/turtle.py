@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 from hipkg.export._common import knowledge_graph
 
 if TYPE_CHECKING:
-    from hipkg.graph import KnowledgeGraph
+    from hipkg.store import Store
 
 
-def export(kg: "KnowledgeGraph") -> str:
+def export(kg: "Store") -> str:
     return knowledge_graph(kg).serialize(format="longturtle")

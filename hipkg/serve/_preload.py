@@ -5,7 +5,8 @@ from __future__ import annotations
 import hipkg
 
 _kg = hipkg.load()
-_kg.data  # noqa: B018 - the merged graph every query sees
+_kg.engine  # noqa: B018 - the Oxigraph store every query runs on
+_kg.data  # noqa: B018 - the rdflib graph the pages and parameter binding read
 try:  # warm the recommendation caches (options, citations, parsed queries)
     _kg.recommend({"findings": ["ICD10CM:M16.12"]})
 except Exception:  # noqa: BLE001 - warming is an optimisation only

