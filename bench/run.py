@@ -4,8 +4,10 @@
     python bench/run.py --quick    # fewer repetitions; 100,000 situations extrapolated from 10,000
 
 Measures: one situation warm per engine (rdflib, oxigraph; the same situation again, and a new one each call) and for the
-plain-Python lower bound (bench/lower_bound.py); 1,000 generated situations with hipkg.recommending.recommend_many in
-one process; 100,000 with `hipkg recommend --batch` as a whole process (workers, JSON lines written to /dev/null);
+plain-Python lower bound (bench/lower_bound.py); `hipkg serve` on loopback (POST /recommend, GET
+/queries/knowledge/contraindications and the same query POSTed to /sparql: median of 200 sequential requests on one
+keep-alive connection) beside the same work in-process; 1,000 generated situations with kg.recommend_many in one
+process; 100,000 with `hipkg recommend --batch` as a whole process (workers, JSON lines written to /dev/null);
 `hipkg validate` and `hipkg recommend FILE` as whole processes (median of 5 subprocess runs, cold start including
 imports; peak memory is the subprocess's maxrss from os.wait4). Targets (2 cores): one situation warm <= 2 ms median on
 the default engine; 100,000 situations <= 60 s; hipkg validate <= 1 s; hipkg recommend FILE <= 1 s as a whole process.
@@ -13,15 +15,22 @@ the default engine; 100,000 situations <= 60 s; hipkg validate <= 1 s; hipkg rec
 from __future__ import annotations
 
 import argparse
+import contextlib
+import http.client
 import json
 import os
 import platform
 import random
+import re
+import select
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -31,6 +40,8 @@ sys.path.insert(0, str(BENCH))
 SITUATION_FILE = REPO / "examples" / "osteoarthritis-diabetes-hyperglycaemia.json"
 CHUNK = 1000
 RDFLIB_BATCH_NOTE = "not measured: rdflib's evaluator did not answer one batch of 100 within 300 s"
+SERVE_QUERY = "knowledge/contraindications"
+SERVE_WARMUP = 10
 
 
 def median_time(fn, runs: int, warmup: int = 1) -> tuple[float, list[float]]:
@@ -68,6 +79,97 @@ def process_stats(argv: list[str], runs: int, env: dict | None = None) -> dict:
     results = [run_process(argv, env) for _ in range(runs)]
     return {"median": statistics.median(r[0] for r in results), "min": min(r[0] for r in results),
             "maxrss_mib": max(r[1] for r in results) / 1024, "codes": sorted({r[2] for r in results}), "runs": runs}
+
+
+@contextlib.contextmanager
+def running_server(argv: list[str], env: dict | None = None, timeout: float = 300.0):
+    """Runs `hipkg serve --port 0 --quiet` (argv) and yields its base URL, read from the first line it prints
+    ('hipkg: serving on http://127.0.0.1:PORT/ ...'). However the block ends, the server is stopped: SIGTERM, wait,
+    then SIGKILL to its process group (it and its query workers) if it has not stopped within 10 s."""
+    with tempfile.TemporaryFile() as stderr:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, cwd=REPO, env=env,
+                                start_new_session=True)
+        drain = None
+        try:
+            ready, _, _ = select.select([proc.stdout], [], [], timeout)
+            first = proc.stdout.readline().decode("utf-8", "replace") if ready else ""
+            found = re.search(r"serving on (http://127\.0\.0\.1:\d+/)", first)
+            if not found:
+                stderr.seek(0)
+                said = first.strip() or stderr.read().decode("utf-8", "replace").strip()[-500:] or f"nothing within {timeout:.0f} s"
+                raise RuntimeError(f"hipkg serve did not start on 127.0.0.1: {said}")
+            drain = threading.Thread(target=proc.stdout.read, daemon=True)  # --quiet prints nothing more; never block it
+            drain.start()
+            yield found.group(1)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+            if drain is not None:
+                drain.join(timeout=5)
+            if drain is None or not drain.is_alive():
+                proc.stdout.close()
+
+
+def http_median(base_url: str, method: str, path: str, body: bytes | None, headers: dict[str, str], runs: int,
+                warmup: int = SERVE_WARMUP) -> tuple[float, bytes]:
+    """(median seconds, last body) of `runs` sequential requests after `warmup`, on one keep-alive connection to a
+    loopback server; every answer must be 200. A connection the server closed while idle is reopened once."""
+    parts = urllib.parse.urlsplit(base_url)
+    if parts.hostname != "127.0.0.1":
+        raise ValueError(f"loopback only, not {parts.hostname}")
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    last = [b""]
+
+    def once() -> None:
+        for attempt in (1, 2):
+            try:
+                conn.request(method, path, body=body, headers=headers)
+                response = conn.getresponse()
+                data = response.read()
+                break
+            except ConnectionError:  # includes http.client.RemoteDisconnected
+                conn.close()
+                if attempt == 2:
+                    raise
+        if response.status != 200:
+            raise RuntimeError(f"{method} {path}: HTTP {response.status}: {data[:200]!r}")
+        last[0] = data
+
+    try:
+        median, _ = median_time(once, runs, warmup)
+    finally:
+        conn.close()
+    return median, last[0]
+
+
+def measure_serve(kg, server_argv: list[str], situation_data: dict, runs: int, env: dict | None = None) -> dict:
+    """Medians (seconds) through a running `hipkg serve` and in-process for the same work: a situation's recommendation
+    (POST /recommend; kg.recommend) and the library query SERVE_QUERY (GET /queries/NAME, and its text POSTed to /sparql
+    as application/sparql-query; kg.query). Each: `runs` after SERVE_WARMUP warm-up requests or calls. Also the
+    answer sizes, to show the server and the library gave the same answer."""
+    out: dict = {}
+    situation_body = json.dumps(situation_data).encode("utf-8")
+    query_text = kg.queries.get(SERVE_QUERY).bind()
+    results_json = {"Accept": "application/sparql-results+json"}
+    with running_server(server_argv, env) as url:
+        out["recommend"], body = http_median(url, "POST", "/recommend", situation_body,
+                                             {"Content-Type": "application/json"}, runs)
+        out["recommend options"] = len(json.loads(body)["options"])
+        out["library"], body = http_median(url, "GET", f"/queries/{SERVE_QUERY}", None, results_json, runs)
+        out["library rows"], out["library bytes"] = len(json.loads(body)["results"]["bindings"]), len(body)
+        out["sparql"], body = http_median(url, "POST", "/sparql", query_text.encode("utf-8"),
+                                          {**results_json, "Content-Type": "application/sparql-query"}, runs)
+        out["sparql rows"] = len(json.loads(body)["results"]["bindings"])
+    out["kg.recommend"], _ = median_time(lambda: kg.recommend(situation_data), runs, SERVE_WARMUP)
+    out["kg.recommend options"] = len(kg.recommend(situation_data).options)
+    out["kg.query"], _ = median_time(lambda: kg.query(SERVE_QUERY), runs, SERVE_WARMUP)
+    out["kg.query rows"] = len(kg.query(SERVE_QUERY))
+    return out
 
 
 def generate(kg, n: int, seed: int = 0) -> list[dict]:
@@ -119,8 +221,7 @@ def main() -> int:
 
     import hipkg
     from hipkg.namespaces import curie
-    from hipkg.recommending import recommend_many
-    from hipkg.situations import from_dict, goals
+    from hipkg.situations import from_dict
     from lower_bound import Rules
 
     hipkg_bin = str(Path(sys.executable).parent / "hipkg")
@@ -144,16 +245,16 @@ def main() -> int:
     kg = kgs["oxigraph"]
     # Situations for the single-situation rows only (seed 1): the 100,000 are made afterwards, so that the garbage
     # collector is not walking them while a single situation is timed.
-    fresh = iter([from_dict(kg, s) for s in generate(kg, 2000, seed=1)])  # none seen before: recommend/status runs for most
+    fresh = iter([from_dict(kg.vocabulary, s) for s in generate(kg, 2000, seed=1)])  # none seen before: recommend/status runs for most
     one = {}
     for name, engine_kg in kgs.items():
-        situation = from_dict(engine_kg, situation_data)
+        situation = from_dict(engine_kg.vocabulary, situation_data)
         runs = (3 if quick else 7) if name == "rdflib" else (100 if quick else 500)
         one[name], _ = median_time(lambda kg=engine_kg, s=situation: kg.recommend(s), runs)
     one["new"], _ = median_time(lambda: kg.recommend(next(fresh)), 500 if quick else 1500)
     rules = Rules(kg)
-    situation = from_dict(kg, situation_data)
-    goal_iris = {k: str(v) for k, v in goals(kg).items()}
+    situation = from_dict(kg.vocabulary, situation_data)
+    goal_iris = {k: str(v) for k, v in kg.vocabulary.purposes.items()}
     one["lower bound"], _ = median_time(lambda: rules.evaluate(situation, goal_iris[situation.goal]), 2000 if quick else 10000)
     lines.append(("one situation, warm: oxigraph (default), a new situation each call", fmt_s(one["new"]), "<= 2 ms",
                   f"{one['new'] / one['lower bound']:.0f}x lower bound; generated, none seen before"))
@@ -162,11 +263,29 @@ def main() -> int:
     lines.append(("one situation, warm: rdflib, the same situation again", fmt_s(one["rdflib"]), "", f"{one['rdflib'] / one['oxigraph']:.0f}x oxigraph"))
     lines.append(("one situation, warm: plain-Python lower bound", fmt_s(one["lower bound"]), "", "bench/lower_bound.py"))
 
+    # ------------------------------------------------------------------ hipkg serve on loopback, beside the same work in-process
+    # Before the 100,000 situations are made, so that the garbage collector is not walking them while requests are timed.
+    serve_runs = 50 if quick else 200
+    served = measure_serve(kg, [hipkg_bin, "serve", "--port", "0", "--quiet"], situation_data, serve_runs)
+    each = f"median of {serve_runs} after {SERVE_WARMUP} warm-up"
+    lines.append(("hipkg serve: POST /recommend (HTTP on 127.0.0.1, one keep-alive connection)", fmt_s(served["recommend"]), "",
+                  f"{served['recommend'] / served['kg.recommend']:.1f}x in-process; {each} requests; {SITUATION_FILE.name}; "
+                  f"{served['recommend options']} options, JSON out"))
+    lines.append(("in-process: kg.recommend(the same situation as a dict), oxigraph", fmt_s(served["kg.recommend"]), "",
+                  f"{each} calls; {served['kg.recommend options']} options, not JSON"))
+    lines.append((f"hipkg serve: GET /queries/{SERVE_QUERY}", fmt_s(served["library"]), "",
+                  f"{served['library'] / served['kg.query']:.1f}x in-process; {each} requests; {served['library rows']} rows, "
+                  f"{served['library bytes'] / 1024:.0f} KiB of SPARQL JSON"))
+    lines.append(("hipkg serve: POST /sparql, the same query text (application/sparql-query)", fmt_s(served["sparql"]), "",
+                  f"{served['sparql'] / served['kg.query']:.1f}x in-process; {each} requests; {served['sparql rows']} rows"))
+    lines.append((f"in-process: kg.query(\"{SERVE_QUERY}\"), oxigraph", fmt_s(served["kg.query"]), "",
+                  f"{each} calls; {served['kg.query rows']} rows, not serialised"))
+
     # ------------------------------------------------------------------ batches
     raw = generate(kg, 100_000)
-    situations = [from_dict(kg, s, f"situation {i}") for i, s in enumerate(raw)]
+    situations = [from_dict(kg.vocabulary, s, f"situation {i}") for i, s in enumerate(raw)]
     sample = situations[:1000]
-    answers = recommend_many(kg, sample)  # also the warm-up
+    answers = kg.recommend_many(sample)  # also the warm-up
     agree = 0
     for s, rec in zip(sample, answers):
         status, reasons, advice = rules.evaluate(s, goal_iris[s.goal])
@@ -175,9 +294,9 @@ def main() -> int:
                 == {(curie(o), curie(r), k, b) for o, r, k, b in reasons}
                 and {a.id: set(a.because) for a in rec.advice} == {curie(k): v for k, v in advice.items()})
         agree += same
-    batch_1k, _ = median_time(lambda: recommend_many(kg, situations[CHUNK:2 * CHUNK]), 1 if quick else 3, warmup=0)
+    batch_1k, _ = median_time(lambda: kg.recommend_many(situations[CHUNK:2 * CHUNK]), 1 if quick else 3, warmup=0)
     lb_1k, _ = median_time(lambda: [rules.evaluate(s, goal_iris[s.goal]) for s in situations[:CHUNK]], 3 if quick else 5)
-    lines.append(("1,000 situations: recommend_many, oxigraph, one process", fmt_s(batch_1k), "",
+    lines.append(("1,000 situations: kg.recommend_many, oxigraph, one process", fmt_s(batch_1k), "",
                   f"{batch_1k / CHUNK * 1e3:.2f} ms each; {batch_1k / lb_1k:.0f}x lower bound; answers, not yet JSON"))
     lines.append(("1,000 situations: rdflib", "-", "", RDFLIB_BATCH_NOTE))
     lines.append(("1,000 situations: plain-Python lower bound", fmt_s(lb_1k), "", f"agrees with hipkg on {agree}/{len(sample)} situations"))
@@ -214,9 +333,9 @@ def main() -> int:
         fresh = process_stats([hipkg_bin, "recommend", str(SITUATION_FILE)], 1, {**os.environ, "HIPKG_CACHE_DIR": cache})
     baseline = process_stats([python, "-c", "pass"], runs)
     imports = process_stats([python, "-c", "import hipkg, hipkg.cli"], runs)
-    from hipkg.graph import _bundle_key, _cache_dir
+    from hipkg.store import bundle_key, cache_dir
 
-    nquads = _cache_dir() / f"graph-{_bundle_key()}.nq"
+    nquads = cache_dir() / f"graph-{bundle_key()}.nq"
     lower = process_stats([python, str(BENCH / "lower_bound.py"), str(nquads), str(SITUATION_FILE)], runs)
 
     def proc(label: str, stats: dict, target: str = "", extra: str = "") -> None:

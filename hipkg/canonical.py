@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rdflib.compare import to_canonical_graph
+
 from hipkg.namespaces import new_graph
 from hipkg.rdfio import parse_turtle
 
@@ -19,7 +21,9 @@ def canonical_turtle(text: str, name: str = "<turtle>") -> str:
             header.append(line)
         else:
             break
-    graph = parse_turtle(text, name, new_graph())
+    # Blank nodes get content-derived labels first (RDF canonicalisation), so the writer orders them the same way
+    # whatever the order they were read in: without it, a file with many blank nodes could alternate between two forms.
+    graph = new_graph(to_canonical_graph(parse_turtle(text, name, new_graph())))
     body = graph.serialize(format="longturtle")
     body = "\n".join(line.rstrip() for line in body.strip().splitlines()) + "\n"
     return ("\n".join(header) + "\n\n" if header else "") + body

@@ -114,7 +114,7 @@ def _syntax_error(name: str, text: str, message: str) -> QuerySyntaxError:
 @functools.lru_cache(maxsize=65536)
 def _to_ox(term: Node) -> "pyoxigraph.NamedNode | pyoxigraph.Literal":
     """rdflib term -> Oxigraph term; memoised, since situations repeat their properties, goals and codes."""
-    import pyoxigraph as ox
+    import pyoxigraph as ox  # on first use: `hipkg --help` imports this module (start-up time)
 
     if isinstance(term, URIRef):
         return ox.NamedNode(str(term))
@@ -134,7 +134,7 @@ def _from_ox(term: "pyoxigraph.NamedNode | pyoxigraph.BlankNode | pyoxigraph.Lit
 @functools.lru_cache(maxsize=65536)
 def _convert(term: "pyoxigraph.NamedNode | pyoxigraph.BlankNode | pyoxigraph.Literal") -> Node:
     """Oxigraph term -> rdflib term; memoised, since the same IRIs and labels come back in every answer."""
-    import pyoxigraph as ox
+    import pyoxigraph as ox  # on first use: `hipkg --help` imports this module (start-up time)
 
     if isinstance(term, ox.NamedNode):
         return URIRef(term.value)
@@ -175,7 +175,7 @@ class OxigraphEngine:
         self._lock = threading.Lock()
 
     def _build(self) -> "pyoxigraph.Store":
-        import pyoxigraph as ox
+        import pyoxigraph as ox  # on first use: `hipkg --help` imports this module (start-up time)
 
         store = ox.Store()
         store.bulk_load(self.default_graph, format=ox.RdfFormat.N_TRIPLES)
@@ -184,7 +184,7 @@ class OxigraphEngine:
     @contextlib.contextmanager
     def hold(self, triples: Sequence[Triple]) -> Iterator[None]:
         """Situations go into the default graph, which is what queries see; their IRIs are unique to the request."""
-        import pyoxigraph as ox
+        import pyoxigraph as ox  # on first use: `hipkg --help` imports this module (start-up time)
 
         default = ox.DefaultGraph()
         quads = [ox.Quad(_to_ox(s), _to_ox(p), _to_ox(o), default) for s, p, o in triples]
@@ -204,7 +204,7 @@ class OxigraphEngine:
                     self.store, self.named, self.removed = self._build(), False, 0
 
     def execute(self, text: str, name: str = "query", limit: int | None = None) -> Result:
-        import pyoxigraph as ox
+        import pyoxigraph as ox  # on first use: `hipkg --help` imports this module (start-up time)
 
         names_graphs = _names_graphs(text)
         with self._lock:  # the store, with its named graphs loaded if the query needs them, as one consistent state
@@ -282,15 +282,23 @@ class EndpointEngine:
                 raise EndpointError(f"{name}: cannot reach endpoint {exc.url}: {exc.detail}", exc.url) from None
             raise EndpointError(f"{name}: endpoint {exc.url} answered HTTP {exc.status}: {exc.detail}", exc.url, exc.status,
                                 exc.detail) from None
-        ctype = reply.content_type
+        try:
+            return self._result(reply.content_type, reply.body, limit)
+        except Exception as exc:  # json, KeyError, rdflib's BadSyntax, ...: the server did not answer with results
+            url = self.client.public
+            raise EndpointError(f"{name}: endpoint {url} answered with something that is not SPARQL results "
+                                f"({reply.content_type}: {type(exc).__name__})", url, reply.status) from None
+
+    @staticmethod
+    def _result(ctype: str, body: bytes, limit: int | None) -> Result:
         if ctype == "application/sparql-results+json" or ctype == "application/json":
-            data = json.loads(reply.body)
+            data = json.loads(body)
             if "boolean" in data:
                 return Result("ASK", boolean=bool(data["boolean"]))
             names = tuple(data["head"]["vars"])
             rows, truncated = _take((tuple(term_from_json(b.get(v)) for v in names) for b in data["results"]["bindings"]), limit)
             return Result("SELECT", names, tuple(rows), truncated=truncated)
         graph = new_graph()
-        graph.parse(data=reply.body, format="nt" if "n-triples" in ctype else "turtle")
+        graph.parse(data=body, format="nt" if "n-triples" in ctype else "turtle")
         triples, truncated = _take(sorted(graph), limit)
         return Result("CONSTRUCT", graph=new_graph(triples) if truncated else graph, truncated=truncated)

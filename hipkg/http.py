@@ -58,7 +58,7 @@ class Client:
     status (None when the server was not reached) and at most 300 characters of the server's reply."""
 
     def __init__(self, url: str, timeout: float) -> None:
-        import urllib.request
+        import urllib.request  # only where a request is made (start-up time; see the module docstring)
 
         self.url, user, password = split_credentials(url)
         self.public = public_url(self.url)
@@ -74,15 +74,15 @@ class Client:
 
     def send(self, method: str, url: str, body: bytes, content_type: str, accept: str | None = None) -> Reply:
         """Send one request to ``url`` (this server's address, possibly with a query string)."""
-        import urllib.error
-        import urllib.request
+        import urllib.error  # only where a request is made (start-up time; see the module docstring)
+        import urllib.request  # only where a request is made (start-up time; see the module docstring)
 
         headers = {"Content-Type": content_type}
         if accept:
             headers["Accept"] = accept
         request = urllib.request.Request(url, data=body, method=method, headers=headers)
-        if self.authorization:
-            request.add_header("Authorization", self.authorization)
+        if self.authorization:  # unredirected: a redirect to another host never carries the credentials
+            request.add_unredirected_header("Authorization", self.authorization)
         where = public_url(url)
         try:
             with self.opener.open(request, timeout=self.timeout) as response:
@@ -93,6 +93,9 @@ class Client:
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise EndpointError(f"cannot reach {where}: {reason}", where, None, str(reason)) from None
+        except ValueError:  # urllib's Digest handler refuses a challenge of another scheme (Bearer, ...)
+            detail = "it asked for an authentication scheme other than Basic or Digest"
+            raise EndpointError(f"{where} refused the credentials: {detail}", where, 401, detail) from None
 
 
 def _detail(exc: Any) -> str:

@@ -17,6 +17,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
+import pyoxigraph as ox
 from rdflib import URIRef
 
 from hipkg.errors import EndpointError, InputError
@@ -59,8 +60,6 @@ class PushReport:
 
 def data_triples(kg: Store) -> list[str]:
     """Every distinct triple of the data graphs (not the shapes) as one N-Triples line each, sorted."""
-    import pyoxigraph as ox
-
     wanted = {str(g) for g in DATA_GRAPHS}
     lines = set()
     for quad in ox.parse(kg.nquads, format=ox.RdfFormat.N_QUADS):
@@ -71,8 +70,6 @@ def data_triples(kg: Store) -> list[str]:
 
 def chunks(lines: list[str], size: int) -> Iterator[list[str]]:
     """N-Triples lines in chunks of about ``size``; lines sharing blank nodes stay in one chunk (INSERT DATA scopes them)."""
-    import pyoxigraph as ox
-
     parent: dict[str, str] = {}
 
     def find(x: str) -> str:

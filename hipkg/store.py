@@ -13,6 +13,7 @@ from typing import Any
 from rdflib import Dataset, Graph, Literal, URIRef
 from rdflib.namespace import RDF, RDFS
 
+from hipkg import __version__
 from hipkg.engines import ENGINES, EndpointEngine, Engine, OxigraphEngine, RdflibEngine
 from hipkg.errors import InputError
 from hipkg.mappings import MappingSet, read_sssom
@@ -118,7 +119,8 @@ class Store:
     @functools.cached_property
     def vocabulary(self) -> Vocabulary:
         """Goals and statuses as the graph defines them (read once)."""
-        return Vocabulary.from_results(self.query("recommend/goals"), self.query("recommend/statuses"))
+        return Vocabulary.from_results(self.query("recommend/goals"), self.query("recommend/statuses"),
+                                       self.query("recommend/certainties"))
 
     def label(self, node: URIRef) -> str:
         value = self.data.value(node, RDFS.label)
@@ -135,8 +137,6 @@ class Store:
 def bundle_key() -> str:
     """Content hash of everything a load computes from: ontology files, derive queries, version, and the code of every
     module the build runs through (_BUILD_MODULES), so that a changed build never reads a stale cache."""
-    from hipkg import __version__
-
     digest = hashlib.sha256(__version__.encode())
     root = ontology_dir()
     for node in (*walk(root, ".ttl"), *walk(root, ".tsv"), *walk(root, ".txt"), *walk(queries_dir() / "derive", ".rq")):

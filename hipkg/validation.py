@@ -161,7 +161,7 @@ _log = logging.getLogger(__name__)
 def turbo_available() -> bool:
     """True when pyshacl-turbo can be imported."""
     try:
-        import pyshacl_turbo  # noqa: F401
+        import pyshacl_turbo  # noqa: F401 - optional engine: this only asks whether it is installed
     except ImportError:
         return False
     return True
@@ -215,7 +215,7 @@ def _oxigraph_store(data: list[Graph | bytes]) -> object | None:
     validation itself.
     """
     try:
-        import pyoxigraph
+        import pyoxigraph  # may be missing: then pyshacl-turbo is given rdflib graphs (None below)
     except ImportError:
         return None
     store = pyoxigraph.Store()
@@ -230,7 +230,7 @@ def _oxigraph_store(data: list[Graph | bytes]) -> object | None:
 
 
 def _turbo_results(data: list[Graph | bytes], shapes: Graph, ontology: Graph | None) -> Graph:
-    import pyshacl_turbo
+    import pyshacl_turbo  # optional engine, imported on first use (resolve_validator checked that it is installed)
 
     source = _oxigraph_store(data)
     if source is None:

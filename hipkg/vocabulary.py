@@ -29,20 +29,29 @@ class Status:
 
 
 @dataclass(frozen=True)
+class Certainty:
+    slug: str
+    label: str
+    property: URIRef  # how a situation in the store holds the codes of findings of this certainty
+
+
+@dataclass(frozen=True)
 class Vocabulary:
     goals: tuple[Goal, ...]
     default_goal: str
     statuses: tuple[Status, ...]  # in rank order: the order answers list them
+    certainties: tuple[Certainty, ...] = ()
 
     @classmethod
-    def from_results(cls, goals: Result, statuses: Result) -> "Vocabulary":
+    def from_results(cls, goals: Result, statuses: Result, certainties: Result | None = None) -> "Vocabulary":
         found = tuple(Goal(str(r["slug"]), r["purpose"], str(r["label"])) for r in goals)
         defaults = [str(r["slug"]) for r in goals if r["default"] is not None and r["default"].toPython() is True]
         if len(defaults) != 1:
             raise ValueError(f"the graph must name exactly one default goal (hipkg:Situation hipkg:defaultGoal), found {defaults}")
         ranked = sorted((Status(str(r["slug"]), str(r["label"]), str(r["definition"]), int(r["rank"])) for r in statuses),
                         key=lambda s: s.rank)
-        return cls(found, defaults[0], tuple(ranked))
+        known = tuple(Certainty(str(r["slug"]), str(r["label"]), r["property"]) for r in certainties or ())
+        return cls(found, defaults[0], tuple(ranked), known)
 
     def goal_iri(self, slug: str) -> URIRef:
         return self.purposes[slug]
@@ -64,3 +73,8 @@ class Vocabulary:
 
     def status(self, slug: str) -> Status:
         return next(s for s in self.statuses if s.slug == slug)
+
+    @functools.cached_property
+    def certainty(self) -> dict[str, Certainty]:
+        """Certainty slug -> certainty."""
+        return {c.slug: c for c in self.certainties}

@@ -148,12 +148,13 @@ def test_situations_with_the_same_codes_and_goal_share_their_options(kg):
 @pytest.mark.parametrize("name", NAMES)
 def test_status_follows_the_documented_rule_from_the_effects(kg, name):
     """recommend/status against its description, applied here to recommend/effects: not-indicated without an
-    indication; otherwise avoid with a contraindication; otherwise caution with a caution; otherwise fits."""
+    indication; otherwise avoid with a contraindication; otherwise check with an open check; otherwise caution with a
+    caution; otherwise fits."""
     answer = kg.recommend(example(name))
     for option in answer.options:
         kinds = {r.kind for r in option.reasons}
         expected = ("not-indicated" if "indication" not in kinds else "avoid" if "contraindication" in kinds
-                    else "caution" if "caution" in kinds else "fits")
+                    else "check" if "check" in kinds else "caution" if "caution" in kinds else "fits")
         assert option.status == expected, option.id
     assert [kg.vocabulary.status_order.index(o.status) for o in answer.options] == sorted(kg.vocabulary.status_order.index(o.status) for o in answer.options)
 
@@ -164,7 +165,7 @@ def test_reached_gives_the_same_rows_with_and_without_candidates(kg):
 
     held = {URIRef(f"urn:example:{n}"): kg.situation(example(n)) for n in NAMES}
     triples = [t for iri, s in held.items() for t in s.triples(iri, kg.vocabulary.purposes[s.goal])]
-    codes = sorted({c.curie for s in held.values() for c in (*s.findings, *s.allergies)})
+    codes = sorted({c.curie for s in held.values() for c in (*s.findings, *s.suspected, *s.absent, *s.allergies)})
     bound = [(code, kg.mapping_set.expand(c)) for code in codes for c in candidates(code)]
     with kg.engine.hold(triples):
         fast = kg.query("recommend/reached", cases=list(held), candidates=bound).rows

@@ -46,3 +46,6 @@ def test_example(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     advice_ids = {a["id"] for a in result["advice"]}
     assert set(expected.get("advice", [])) <= advice_ids
     assert result["unrecognized"] == expected.get("unrecognized", [])
+    asked = {q["check"] for q in result["questions"]}
+    assert set(expected.get("questions", [])) == asked, sorted(asked)
+    assert set(expected.get("rules", [])) <= {r["id"] for r in result["rules"]}

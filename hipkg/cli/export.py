@@ -5,7 +5,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from hipkg.export import EXPORTERS
+import hipkg
+from hipkg.errors import InputError
+from hipkg.export import EXPORTERS, export
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,8 +30,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def write(data: str | bytes, output: str | None) -> None:
     """Write to a file or stdout; an unwritable path becomes an InputError that names it."""
-    from hipkg.errors import InputError
-
     if output is None or output == "-":
         if isinstance(data, bytes):
             sys.stdout.flush()
@@ -49,8 +49,5 @@ def write(data: str | bytes, output: str | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import hipkg
-    from hipkg.export import export
-
     write(export(hipkg.load(), args.to), args.output)
     return 0

@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hipkg.canonical import format_files, ontology_files
+    from hipkg.canonical import format_files, ontology_files  # rdflib's Turtle writer only when fmt runs, not for --help (start-up time)
 
     paths: list[Path] = []
     for given in args.paths:

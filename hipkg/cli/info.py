@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import argparse
 
+from rdflib.namespace import RDF, RDFS
+
+import hipkg
 from hipkg.cli._common import add_format, print_json
+from hipkg.namespaces import HIPKG, curie
 from hipkg.results import table
 
 
@@ -15,10 +19,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def summary() -> dict:
-    import hipkg
-    from hipkg.namespaces import HIPKG, curie
-    from rdflib.namespace import RDF, RDFS
-
     kg = hipkg.load()
     sources = sorted(
         ({"id": curie(s), "title": str(kg.data.value(s, RDFS.label) or "")} for s in kg.data.subjects(RDF.type, HIPKG.Source)),

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import textwrap
 
+import hipkg
 from hipkg.cli._common import add_format, print_json
 from hipkg.errors import InputError
 
@@ -68,8 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import hipkg
-    from hipkg.push import push
+    from hipkg.push import push  # the graph stack is imported only when a command runs, not for --help (start-up time)
 
     kg = hipkg.load()
     lines = None
@@ -88,10 +89,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _situations(kg: object, path: str, base: str | None) -> list[str]:
     """Every situation of a batch file as N-Triples, or an InputError naming the first bad line."""
-    import re
-
-    from hipkg.batch import parse_line, read_lines
-    from hipkg.push import situation_triples
+    from hipkg.batch import parse_line, read_lines  # the batch machinery is imported only for --situations (start-up time)
+    from hipkg.push import situation_triples  # the graph stack is imported only when a command runs, not for --help (start-up time)
 
     if base is None:
         base = "urn:hipkg:situation:" + (re.sub(r"[^A-Za-z0-9._-]", "-", path.rsplit("/", 1)[-1]) or "stdin") + ":"

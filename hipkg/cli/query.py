@@ -8,8 +8,9 @@ import argparse
 import sys
 import textwrap
 
+import hipkg
 from hipkg.cli._common import add_format, note, positive, print_json
-from hipkg.engines import ENGINES
+from hipkg.engines import ENGINES, EndpointEngine
 from hipkg.errors import InputError
 from hipkg.queries import QueryLibrary
 from hipkg.results import render, table
@@ -123,8 +124,6 @@ def _pairs(given: list[str]) -> list[tuple[str, str]]:
 
 
 def run_query(args: argparse.Namespace) -> int:
-    import hipkg
-
     if bool(args.name) == bool(args.file):
         raise InputError("give exactly one of: a library query NAME (see 'hipkg queries') or --file FILE.rq")
     if args.file:
@@ -138,8 +137,6 @@ def run_query(args: argparse.Namespace) -> int:
     if args.endpoint:
         if args.engine:
             raise InputError("give either --engine or --endpoint, not both: with --endpoint the server's engine answers")
-        from hipkg.engines import EndpointEngine
-
         result = evaluate(EndpointEngine(args.endpoint, timeout=args.timeout), text, limit=args.limit,
                           allow_service=args.allow_service, name=label)
     else:

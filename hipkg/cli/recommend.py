@@ -7,9 +7,11 @@ import sys
 import textwrap
 from typing import TYPE_CHECKING
 
+import hipkg
 from hipkg.cli._common import add_format, positive
 from hipkg.engines import ENGINES
 from hipkg.errors import InputError
+from hipkg.results import table
 
 if TYPE_CHECKING:
     from hipkg.graph import KnowledgeGraph
@@ -70,8 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import hipkg
-    from hipkg import situations
+    from hipkg import situations  # the graph stack is imported only when a command runs, not for --help (start-up time)
 
     given = [bool(args.file), bool(args.finding or args.allergy or args.goal), bool(args.batch), args.stored]
     if sum(given) != 1:
@@ -139,8 +140,6 @@ def _batch(kg: "KnowledgeGraph", args: argparse.Namespace) -> int:
 
 
 def render_table(result: "Recommendation") -> str:
-    from hipkg.results import table
-
     out = []
     s = result.to_json()["situation"]
     for kind in ("findings", "allergies"):

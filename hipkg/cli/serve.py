@@ -8,6 +8,7 @@ import textwrap
 
 from hipkg.cli._common import positive
 from hipkg.errors import InputError
+from hipkg.serve import serve
 from hipkg.serve.config import Limits
 
 D = Limits()
@@ -87,8 +88,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hipkg.serve import serve
-
     if args.max_concurrent < args.workers:
         raise InputError("--max-concurrent must be at least --workers")
     try:

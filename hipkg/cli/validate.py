@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+import hipkg
 from hipkg.cli._common import add_format, print_json
 from hipkg.results import table
 
@@ -34,8 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import hipkg
-    from hipkg.rdfio import read_user_file
+    from hipkg.rdfio import read_user_file  # imported when validate runs, not for --help (start-up time)
 
     extra = [read_user_file(f) for f in args.files]
     kg = hipkg.load()

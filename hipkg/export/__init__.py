@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Callable, NamedTuple
 
+from hipkg.errors import InputError
+
 if TYPE_CHECKING:
     from hipkg.store import Store
 
@@ -37,8 +39,6 @@ EXPORTERS: dict[str, Exporter] = {
 
 def function(name: str) -> Callable[["Store"], str | bytes]:
     """The exporter function for a format name (imports its module now)."""
-    from hipkg.errors import InputError
-
     if name not in EXPORTERS:
         raise InputError(f"unknown export format {name!r}; known formats: {', '.join(EXPORTERS)}")
     entry = EXPORTERS[name]

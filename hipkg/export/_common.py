@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from rdflib import Graph, URIRef
 from rdflib.namespace import RDF, RDFS, SKOS
 
-from hipkg.namespaces import DERIVED_GRAPH, KB_GRAPH, MAPPINGS_GRAPH, SCHEMA_GRAPH, curie
+from hipkg.namespaces import DERIVED_GRAPH, KB_GRAPH, MAPPINGS_GRAPH, SCHEMA_GRAPH, curie, new_graph
 
 if TYPE_CHECKING:
     from hipkg.store import Store
@@ -21,8 +21,6 @@ EXPORT_GRAPHS = (SCHEMA_GRAPH, KB_GRAPH, MAPPINGS_GRAPH, DERIVED_GRAPH)
 
 def knowledge_graph(kg: "Store") -> Graph:
     """Schema + kb + mappings + derived in one graph with hipkg's prefixes bound."""
-    from hipkg.namespaces import new_graph
-
     graph = new_graph()
     for iri in EXPORT_GRAPHS:
         for triple in kg.graph(iri):

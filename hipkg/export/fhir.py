@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Iterable, NamedTuple
 from rdflib import URIRef
 from rdflib.namespace import RDF, SKOS
 
+from hipkg import __version__
 from hipkg.export._common import alt_labels, concept_type, concepts, definition, label, local_name
 from hipkg.namespaces import HIPKG, curie
 
@@ -67,8 +68,6 @@ def _slug(prefix: str) -> str:
 
 def codesystem(kg: "Store") -> dict[str, Any]:
     """All hipkg concepts, flat, with skos:broader as the `parent` property (poly-hierarchy allowed)."""
-    from hipkg import __version__
-
     nodes = concepts(kg)
     members = set(nodes)
     entries = []
@@ -134,8 +133,6 @@ def _elements(rows: Iterable["Mapping"], kg: "Store", prefix: str | None) -> lis
 
 def conceptmaps(kg: "Store") -> list[dict[str, Any]]:
     """One ConceptMap per target system, plus one of unmatched (sssom:NoTermFound) rows."""
-    from hipkg import __version__
-
     by_prefix: dict[str | None, list["Mapping"]] = {}
     for row in kg.mapping_set.mappings:
         by_prefix.setdefault(None if row.is_no_term_found else row.object_id.split(":", 1)[0], []).append(row)
@@ -168,8 +165,6 @@ def conceptmaps(kg: "Store") -> list[dict[str, Any]]:
 
 
 def _valueset(kg: "Store", slug: str, title: str, rule_class: URIRef, predicates: tuple[URIRef, ...]) -> dict[str, Any]:
-    from hipkg import __version__
-
     rules = set(kg.data.subjects(RDF.type, rule_class))
     triggers = {o for r in rules for p in predicates for o in kg.data.objects(r, p) if isinstance(o, URIRef)}
     return {

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import networkx as nx
 from rdflib import URIRef
 from rdflib.namespace import OWL, RDF
 
@@ -21,8 +22,6 @@ from hipkg.export._common import concept_type, concepts, label
 from hipkg.namespaces import DERIVED_GRAPH, KB_GRAPH, curie
 
 if TYPE_CHECKING:
-    import networkx as nx
-
     from hipkg.store import Store
 
 
@@ -34,8 +33,6 @@ def closure_properties(kg: "Store") -> set[URIRef]:
 
 def to_networkx(kg: "Store", derived: bool = True) -> "nx.MultiDiGraph":
     """MultiDiGraph of concepts (CURIE nodes with label/type) and predicate-labelled edges between them."""
-    import networkx as nx
-
     graph = nx.MultiDiGraph(name="hipkg")
     nodes = concepts(kg)
     members = set(nodes)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import OWL, RDF, RDFS
 
+from hipkg import __version__
 from hipkg.export._common import knowledge_graph
 from hipkg.namespaces import DERIVED_GRAPH, HIPKG, KB_GRAPH
 
@@ -31,8 +32,6 @@ def owl_graph(kg: "Store") -> Graph:
     graph = knowledge_graph(kg)
     classes = set(graph.subjects(RDF.type, OWL.Class))
     if not any(graph.subjects(RDF.type, OWL.Ontology)):
-        from hipkg import __version__
-
         graph.add((ONTOLOGY, RDF.type, OWL.Ontology))
         graph.add((ONTOLOGY, OWL.versionInfo, Literal(__version__)))
     for iri in (KB_GRAPH, DERIVED_GRAPH):

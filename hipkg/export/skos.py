@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 from rdflib import Graph, Literal
 from rdflib.namespace import DCTERMS, OWL, RDF, RDFS, SKOS
 
+from hipkg import __version__
 from hipkg.export._common import concepts
-from hipkg.namespaces import HIPKG
+from hipkg.namespaces import HIPKG, new_graph
 
 if TYPE_CHECKING:
     from hipkg.store import Store
@@ -22,9 +23,6 @@ SCHEME = HIPKG.ConceptScheme
 
 def skos_graph(kg: "Store") -> Graph:
     """The concept scheme as an rdflib graph (what `export` serialises)."""
-    from hipkg import __version__
-    from hipkg.namespaces import new_graph
-
     graph = new_graph()
     for prefix, ns in kg.mapping_set.curie_map.items():
         if prefix not in dict(graph.namespaces()):

@@ -39,6 +39,7 @@ class LineWriter:
         """The answer's members, without the enclosing braces."""
         whole = r.to_json_head()
         return (f"\"situation\": {json.dumps(whole['situation'])}, \"unrecognized\": {json.dumps(whole['unrecognized'])}, "
+                f"\"questions\": {json.dumps(whole['questions'])}, \"rules\": {json.dumps(whole['rules'])}, "
                 f"\"options\": [{', '.join(map(self._option, r.options))}], \"advice\": [{', '.join(map(self._text, r.advice))}], "
                 f"\"disclaimer\": {json.dumps(r.disclaimer)}")
 

@@ -22,14 +22,40 @@ class Citation:
 
 @dataclass(frozen=True)
 class Reason:
+    """Why an option has its status: a triggered rule (kind indication, caution or contraindication), or an open
+    check (kind check, with the question that settles it and ``rule``, the contraindication it asks about)."""
+
     kind: str
     id: str
     label: str
     because: str
     source: Citation
+    question: str | None = None
+    rule: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "id": self.id, "label": self.label, "because": self.because, "source": self.source.to_json()}
+        out = {"kind": self.kind, "id": self.id, "label": self.label, "because": self.because, "source": self.source.to_json()}
+        if self.question is not None:
+            out.update(question=self.question, rule=self.rule)
+        return out
+
+
+@dataclass(frozen=True)
+class Fired:
+    """A rule the situation triggers (``question`` None) or may trigger (an open check: its id, label and question),
+    listed once in the answer's head with what brought it."""
+
+    id: str
+    label: str
+    because: tuple[str, ...]
+    check: str | None = None
+    question: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "label": self.label, "because": list(self.because)}
+        if self.check is not None:
+            out.update(check=self.check, question=self.question)
+        return out
 
 
 class OptionResult(NamedTuple):
@@ -72,6 +98,9 @@ class Recommendation:
     options: tuple[OptionResult, ...]
     advice: tuple[Advice, ...]
     statuses: tuple[str, ...]  # every status slug, in the order answers list them (from the graph)
+    date: str = ""  # the reference date the answer used (the situation's, or the current date)
+    rules: tuple[Fired, ...] = ()  # every rule triggered, once
+    questions: tuple[Fired, ...] = ()  # every open check, once
     disclaimer: str = field(default=DISCLAIMER)
 
     def to_json(self) -> dict[str, Any]:
@@ -84,15 +113,26 @@ class Recommendation:
 
     def to_json_head(self) -> dict[str, Any]:
         """The situation as understood (codes with the concepts they name) and the unrecognized codes."""
-        def coded(codes: Any) -> list[dict[str, Any]]:
-            return [
-                {"code": c.curie, "concepts": [{"id": i, "label": l} for i, l in self.concepts.get(c.curie, ())]}
-                for c in codes
-            ]
+        dates = dict(self.situation.dates)
 
+        def coded(codes: Any, certainty: str | None = None) -> list[dict[str, Any]]:
+            out = []
+            for c in codes:
+                item: dict[str, Any] = {"code": c.curie, "concepts": [{"id": i, "label": l} for i, l in self.concepts.get(c.curie, ())]}
+                if certainty is not None and certainty != "confirmed":
+                    item["certainty"] = certainty
+                if c.curie in dates and certainty is not None:
+                    item["date"] = dates[c.curie]
+                out.append(item)
+            return out
+
+        s = self.situation
+        findings = [item for certainty, codes in s.by_certainty().items() for item in coded(codes, certainty)]
         return {
-            "situation": {"findings": coded(self.situation.findings), "allergies": coded(self.situation.allergies), "goal": self.situation.goal},
+            "situation": {"date": self.date, "findings": findings, "allergies": coded(s.allergies), "goal": s.goal},
             "unrecognized": list(self.unrecognized),
+            "questions": [q.to_json() for q in self.questions],
+            "rules": [r.to_json() for r in self.rules],
         }
 
     def dumps(self) -> str:

@@ -8,6 +8,7 @@ advice are its triggered rules and reached concepts joined with those tables.
 """
 from __future__ import annotations
 
+import datetime
 import functools
 import uuid
 from typing import Any, Iterable, NamedTuple, Sequence
@@ -18,22 +19,25 @@ from hipkg.codes import candidates
 from hipkg.errors import InputError
 from hipkg.namespaces import curie
 from hipkg.recommending.memo import Memo
-from hipkg.recommending.model import Advice, Citation, OptionResult, Reason, Recommendation
+from hipkg.recommending.model import Advice, Citation, Fired as Listed, OptionResult, Reason, Recommendation
 from hipkg.situations import Situation, from_dict
 from hipkg.store import Store
 
-#: The order of a reason's kinds within an option (recommend/effects names them).
-KIND_ORDER = ("contraindication", "caution", "indication")
+#: The order of a reason's kinds within an option (recommend/effects names three; an open check is the fourth).
+KIND_ORDER = ("contraindication", "check", "caution", "indication")
 
 Fields = tuple[str, str, str, str, tuple[str, ...], str]  # id, label, target, guidance, categories, purpose
 Fired = tuple[tuple[URIRef, str], ...]  # (rule, what triggered it), sorted
+Open = tuple[tuple[URIRef, URIRef, str], ...]  # (check, rule it asks about, what raised it), sorted
 
 
 class Reached(NamedTuple):
     """What recommend/reached found: the concepts each case's codes name, and what each code reaches (via)."""
 
     named: dict[URIRef, dict[str, set[tuple[str, str]]]]  # case -> code -> (concept, label)
-    findings: dict[tuple[URIRef, Literal, URIRef], None]  # (case, code, concept reached), in order
+    findings: dict[tuple[URIRef, Literal, URIRef], None]  # confirmed: (case, code, concept reached), in order
+    suspected: dict[tuple[URIRef, Literal, URIRef], None]
+    absent: dict[tuple[URIRef, Literal, URIRef], None]
     allergies: dict[tuple[URIRef, Literal, URIRef], None]
 
 
@@ -50,9 +54,9 @@ class Recommender:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.vocabulary = store.vocabulary
-        self.statuses: Memo[tuple[URIRef, frozenset[URIRef]], dict[str, str]] = Memo(self.STATUS_MEMO)
-        self.option_sets: Memo[tuple[URIRef, Fired], tuple[OptionResult, ...]] = Memo(self.OPTIONS_MEMO)
-        self._reasons: dict[tuple[str, URIRef, str], tuple[tuple[int, str, str], Reason]] = {}  # interned, with sort keys
+        self.statuses: Memo[tuple[URIRef, frozenset[URIRef], frozenset[URIRef]], dict[str, str]] = Memo(self.STATUS_MEMO)
+        self.option_sets: Memo[tuple[URIRef, Fired, Open], tuple[OptionResult, ...]] = Memo(self.OPTIONS_MEMO)
+        self._reasons: dict[tuple[str, URIRef, str, URIRef | None], tuple[tuple[int, str, str], Reason]] = {}  # interned, with sort keys
 
     # ------------------------------------------------------------------ situation-independent tables
 
@@ -75,11 +79,16 @@ class Recommender:
 
     @functools.cached_property
     def citations(self) -> dict[str, tuple[str, Citation]]:
-        """First citation (bundled source first) and label of every rule, advice and alternative."""
+        """First citation (bundled source first) and label of every rule, check, advice and alternative."""
         out: dict[str, tuple[str, Citation]] = {}
         for row in self.store.query("recommend/citations"):
             out.setdefault(curie(row["statement"]), (str(row["label"]), Citation(str(row["section"]), str(row["quote"]), str(row["sourceTitle"]))))
         return out
+
+    @functools.cached_property
+    def questions(self) -> dict[str, str]:
+        """Check -> its question (recommend/citations)."""
+        return {curie(row["statement"]): str(row["question"]) for row in self.store.query("recommend/citations") if row["question"] is not None}
 
     @functools.cached_property
     def effects(self) -> dict[tuple[URIRef, URIRef], tuple[tuple[str, str], ...]]:
@@ -112,8 +121,8 @@ class Recommender:
             return []
         batch = uuid.uuid4().hex
         cases = [URIRef(f"urn:hipkg:situation:{batch}:{i}") for i in range(len(situations))]
-        purposes = self.vocabulary.purposes
-        triples = [t for case, s in zip(cases, situations) for t in s.triples(case, purposes[s.goal])]
+        purposes, certainties = self.vocabulary.purposes, self.vocabulary.certainty
+        triples = [t for case, s in zip(cases, situations) for t in s.triples(case, purposes[s.goal], certainties)]
         with self.store.engine.hold(triples):
             return self.answer(dict(zip(cases, situations)))
 
@@ -127,11 +136,24 @@ class Recommender:
         Each case comes back with its recommendation, or with a message saying why it cannot be answered (no finding,
         a malformed code, an unknown goal): none is dropped."""
         given: dict[URIRef, dict[str, Any]] = {case: {"findings": []} for case in cases}
-        for case, goal, codes_of, code in self.store.query("recommend/situations", cases=list(cases)).rows:
-            data = given[case]
-            data.setdefault(str(codes_of), []).append(str(code))
+        held: dict[URIRef, dict[str, list[str]]] = {case: {} for case in cases}
+        for case, goal, field, value in self.store.query("recommend/situations", cases=list(cases)).rows:
+            held[case].setdefault(str(field), []).append(str(value))
             if goal is not None:
-                data["goal"] = self.vocabulary.goal_slug(goal) or curie(goal)
+                given[case]["goal"] = self.vocabulary.goal_slug(goal) or curie(goal)
+        for case, fields in held.items():  # back to the JSON form, so that from_dict checks it as it checks input
+            data = given[case]
+            dates = dict(item.split(" ", 1) for item in fields.get("dates", ()) if " " in item)
+            if "date" in fields:
+                data["date"] = fields["date"][0]
+            data["findings"] = [
+                {"code": code, "certainty": certainty, **({"date": dates[code]} if code in dates else {})}
+                if certainty != "confirmed" or code in dates else code
+                for field, certainty in (("findings", "confirmed"), ("suspected", "suspected"), ("absent", "absent"))
+                for code in fields.get(field, ())
+            ]
+            if "allergies" in fields:
+                data["allergies"] = fields["allergies"]
         parsed: dict[URIRef, Situation] = {}
         failed: dict[URIRef, str] = {}
         for case, data in given.items():
@@ -148,36 +170,64 @@ class Recommender:
         """The recommendations for situations held in the store under the given IRIs, in the same order."""
         reached = self.reach(situations)
         triggered = self.trigger(reached)
+        opened = self.check(reached, triggered)
         goal_of = {case: self.vocabulary.purposes[s.goal] for case, s in situations.items()}
         fired: dict[URIRef, list[tuple[URIRef, str]]] = {}
         for case, rule, because in triggered:
             fired.setdefault(case, []).append((rule, because))
-        statuses = self.status({case: (goal_of[case], frozenset(r for r, _ in rules)) for case, rules in fired.items()})
+        asked: dict[URIRef, list[tuple[URIRef, URIRef, str]]] = {}
+        for case, check, rule, because in opened:
+            asked.setdefault(case, []).append((check, rule, because))
+        statuses = self.status({case: (goal_of[case], frozenset(r for r, _ in fired.get(case, ())),
+                                       frozenset(r for _, r, _ in asked.get(case, ())))
+                                for case in {*fired, *asked}})
         advised = self._advised(triggered, reached)
+        today = datetime.date.today().isoformat()
         out = []
         for case, s in situations.items():
-            key = (goal_of[case], tuple(sorted(fired.get(case, ()))))
+            key = (goal_of[case], tuple(sorted(fired.get(case, ()))), tuple(sorted(asked.get(case, ()))))
             options = self.option_sets.get(key)
             if options is None:
-                options = self.option_sets.put(key, self.assemble(key[1], key[0], statuses.get(case, {})))
+                options = self.option_sets.put(key, self.assemble(key[1], key[2], key[0], statuses.get(case, {})))
             concepts = {code: tuple(sorted(v)) for code, v in reached.named.get(case, {}).items()}
-            unrecognized = tuple(c.curie for c in (*s.findings, *s.allergies) if c.curie not in concepts)
+            given = (*s.findings, *s.suspected, *s.absent, *s.allergies)
+            unrecognized = tuple(c.curie for c in given if c.curie not in concepts)
             advice = tuple(Advice(a, self.citations[a][0], tuple(sorted(b)), self.citations[a][1]) for a, b in sorted(advised.get(case, {}).items()))
-            out.append(Recommendation(s, concepts, unrecognized, options, advice, self.vocabulary.status_order))
+            out.append(Recommendation(s, concepts, unrecognized, options, advice, self.vocabulary.status_order, s.date or today,
+                                      self._listed(key[1]), self._listed_checks(key[2])))
         return out
+
+    def _listed(self, fired: Fired) -> tuple[Listed, ...]:
+        """Each triggered rule once, with everything that triggered it."""
+        by_rule: dict[URIRef, list[str]] = {}
+        for rule, because in fired:
+            by_rule.setdefault(rule, []).append(because)
+        return tuple(Listed(curie(r), self.citations[curie(r)][0], tuple(sorted(b))) for r, b in sorted(by_rule.items()))
+
+    def _listed_checks(self, opened: Open) -> tuple[Listed, ...]:
+        """Each open check once per rule it asks about, with everything that raised it."""
+        by_check: dict[tuple[URIRef, URIRef], list[str]] = {}
+        for check, rule, because in opened:
+            by_check.setdefault((check, rule), []).append(because)
+        out = []
+        for (check, rule), because in sorted(by_check.items()):
+            cid = curie(check)
+            out.append(Listed(curie(rule), self.citations[curie(rule)][0], tuple(sorted(because)), cid, self.questions[cid]))
+        return tuple(out)
 
     def reach(self, situations: dict[URIRef, Situation]) -> Reached:
         """recommend/reached: which concepts each case's codes reach. Candidates (a code and its ICD-10-CM ancestors)
         are bound as IRIs, so each is an index lookup."""
-        given = {c.curie for s in situations.values() for c in (*s.findings, *s.allergies)}
+        given = {c.curie for s in situations.values() for c in (*s.findings, *s.suspected, *s.absent, *s.allergies)}
         expand = self.store.mapping_set.expand
         rows = self.store.query("recommend/reached", cases=list(situations),
                                 candidates=[(code, expand(c)) for code in sorted(given) for c in candidates(code)]).rows
-        reached = Reached({}, {}, {})
+        reached = Reached({}, {}, {}, {}, {})
+        rows_of = {"findings": reached.findings, "suspected": reached.suspected, "absent": reached.absent, "allergies": reached.allergies}
         for case, codes_of, code, concept, label, via in rows:
             if concept == via:
                 reached.named.setdefault(case, {}).setdefault(str(code), set()).add((curie(concept), str(label)))
-            (reached.findings if str(codes_of) == "findings" else reached.allergies)[(case, code, via)] = None
+            rows_of[str(codes_of)][(case, code, via)] = None
         return reached
 
     def trigger(self, reached: Reached) -> list[tuple[URIRef, URIRef, str]]:
@@ -185,18 +235,34 @@ class Recommender:
         rows = self.store.query(
             "recommend/triggered",
             findings=list(reached.findings),
+            suspected=list(reached.suspected),
             allergies=list(reached.allergies),
-            reached=list(dict.fromkeys((case, via) for case, _, via in reached.findings)),
+            reached=list(dict.fromkeys((case, via) for case, _, via in (*reached.findings, *reached.suspected))),
         ).rows
         return list(dict.fromkeys((case, rule, str(because)) for case, rule, because, _ in rows))
 
-    def status(self, profiles: dict[URIRef, tuple[URIRef, frozenset[URIRef]]]) -> dict[URIRef, dict[str, str]]:
+    def check(self, reached: Reached, triggered: list[tuple[URIRef, URIRef, str]]) -> list[tuple[URIRef, URIRef, URIRef, str]]:
+        """recommend/checks: (case, check, rule asked about, what raised it) for the checks each case leaves open."""
+        rows = self.store.query(
+            "recommend/checks",
+            raised=[*reached.findings, *reached.suspected],
+            answered=list(dict.fromkeys((case, via) for case, _, via in (*reached.findings, *reached.suspected, *reached.absent))),
+            suspected=list(reached.suspected),
+            fired=list(dict.fromkeys((case, rule) for case, rule, _ in triggered)),
+        ).rows
+        return sorted({(case, check, rule, str(because)) for case, check, rule, because in rows})
+
+    def status(self, profiles: dict[URIRef, tuple[URIRef, frozenset[URIRef], frozenset[URIRef]]]) -> dict[URIRef, dict[str, str]]:
         """recommend/status for each case's (goal, triggered rules), asked only about pairs not seen before; rows are
         deduplicated before they are bound, since every bound row costs the engine work."""
         known = {p: found for p in set(profiles.values()) if (found := self.statuses.get(p)) is not None}
         unseen = list(dict.fromkeys(p for p in profiles.values() if p not in known))
         if unseen:
-            rows = self.store.query("recommend/status", triggered=[(str(i), rule, goal) for i, (goal, rules) in enumerate(unseen) for rule in rules]).rows
+            rows = self.store.query(
+                "recommend/status",
+                triggered=[(str(i), rule, goal) for i, (goal, rules, _) in enumerate(unseen) for rule in rules],
+                asked=[(str(i), rule, goal) for i, (goal, _, asked) in enumerate(unseen) for rule in asked],
+            ).rows
             found: dict[str, dict[str, str]] = {}
             for index, option, status in rows:
                 found.setdefault(str(index), {})[curie(option)] = str(status)
@@ -204,7 +270,7 @@ class Recommender:
                 known[profile] = self.statuses.put(profile, found.get(str(i), {}))
         return {case: known[profile] for case, profile in profiles.items()}
 
-    def assemble(self, fired: Fired, goal: URIRef, status: dict[str, str]) -> tuple[OptionResult, ...]:
+    def assemble(self, fired: Fired, opened: Open, goal: URIRef, status: dict[str, str]) -> tuple[OptionResult, ...]:
         """One case's options in status order, then id order: each triggered rule joined with the options it concerns.
 
         A case's reasons for an option are unique, since effects are distinct per kind and triggered rows per (case,
@@ -213,6 +279,10 @@ class Recommender:
         for rule, because in fired:
             for option, kind in self.effects.get((rule, goal), ()):
                 concerned.setdefault(option, []).append(self._reason(kind, rule, because))
+        for check, rule, because in opened:
+            for option, kind in self.effects.get((rule, goal), ()):
+                if kind == "contraindication":  # a check asks about the options the contraindication would rule out
+                    concerned.setdefault(option, []).append(self._reason("check", check, because, rule))
         by_status: dict[str, list[OptionResult]] = {name: [] for name in self.vocabulary.status_order}
         for fields, unconcerned in self.described:
             found = concerned.get(fields[0])
@@ -224,12 +294,15 @@ class Recommender:
                 by_status[option_status].append(OptionResult(*fields, option_status, tuple([r for _, r in found])))
         return tuple(o for group in by_status.values() for o in group)
 
-    def _reason(self, kind: str, rule: URIRef, because: str) -> tuple[tuple[int, str, str], Reason]:
-        reason = self._reasons.get((kind, rule, because))
+    def _reason(self, kind: str, statement: URIRef, because: str, rule: URIRef | None = None) -> tuple[tuple[int, str, str], Reason]:
+        """A rule's reason, or (kind check, ``rule`` given) a check's: interned, with its sort key."""
+        reason = self._reasons.get((kind, statement, because, rule))
         if reason is None:
-            rid = curie(rule)
-            label, source = self.citations[rid]
-            reason = self._reasons[(kind, rule, because)] = ((KIND_ORDER.index(kind), rid, because), Reason(kind, rid, label, because, source))
+            sid = curie(statement)
+            label, source = self.citations[sid]
+            question, asked = (self.questions[sid], curie(rule)) if rule is not None else (None, None)
+            made = Reason(kind, sid, label, because, source, question, asked)
+            reason = self._reasons[(kind, statement, because, rule)] = ((KIND_ORDER.index(kind), sid, because + (asked or "")), made)
         return reason
 
     def _advised(self, triggered: Iterable[tuple[URIRef, URIRef, str]], reached: Reached) -> dict[URIRef, dict[str, set[str]]]:

@@ -7,6 +7,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import anyio
+from rdflib import BNode, Graph, Literal, Namespace, URIRef
+from rdflib.namespace import RDF, RDFS, VOID, XSD
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -20,6 +22,7 @@ from hipkg.errors import AmbiguousName, InputError, InvalidSituation, ParameterE
 from hipkg.graph import KnowledgeGraph
 from hipkg.serve import media, web
 from hipkg.serve.config import Limits
+from hipkg.serve.openapi import spec
 from hipkg.serve.pool import PoolBusy, QueryTimeout, WorkerFailed, WorkerPool
 from hipkg.sparql import bind_params
 
@@ -209,9 +212,6 @@ class Service:
         return Response(body, media_type=media.content_type(chosen), headers=headers)
 
     def service_description(self, request: Request) -> Response:
-        from rdflib import BNode, Graph, Literal, Namespace, URIRef
-        from rdflib.namespace import RDF, RDFS, VOID, XSD
-
         sd = Namespace("http://www.w3.org/ns/sparql-service-description#")
         formats = Namespace("http://www.w3.org/ns/formats/")
         g = Graph()
@@ -296,8 +296,6 @@ class Service:
         })
 
     async def openapi(self, request: Request) -> Response:
-        from hipkg.serve.openapi import spec
-
         return JSONResponse(spec(self.base_url, self.limits, self.goals))
 
     # -------------------------------------------------------------------- pages

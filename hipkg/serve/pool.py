@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from hipkg.serve.worker import worker_main
+
 log = logging.getLogger("hipkg.serve")
 
 
@@ -71,8 +73,6 @@ class WorkerPool:
             self._kill(w)
 
     def _spawn(self) -> _Worker:
-        from hipkg.serve.worker import worker_main
-
         parent, child = self._ctx.Pipe(duplex=True)
         process = self._ctx.Process(target=worker_main, args=(child,), name="hipkg-query-worker", daemon=True)
         process.start()

@@ -19,6 +19,7 @@ import signal
 import socket
 from typing import Any
 
+import hipkg
 from hipkg import results
 from hipkg.errors import InputError, QueryFailed, QueryRefused, QuerySyntaxError
 from hipkg.graph import KnowledgeGraph
@@ -89,11 +90,9 @@ def handle(kg: KnowledgeGraph, job: tuple) -> tuple:
 
 
 def worker_main(conn: Any) -> None:  # pragma: no cover - runs in the child process
-    import hipkg  # the graph comes from the fork server's preloaded copy
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server stops its workers; Ctrl-C in a terminal must not
     disable_network()
-    kg = hipkg.load()
+    kg = hipkg.load()  # the graph comes from the fork server's preloaded copy
     kg.engine  # noqa: B018 - built before the first job (already done when the fork server preloaded it)
     while True:
         try:
