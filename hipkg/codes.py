@@ -15,11 +15,16 @@ from hipkg.errors import InvalidCode
 #: Accepted input prefixes (case-insensitive) -> the mapping table's canonical prefix.
 FINDING_PREFIXES = {"ICD10CM": "ICD10CM", "SNOMEDCT": "SNOMEDCT", "SNOMEDCT_US": "SNOMEDCT", "SCTID": "SNOMEDCT", "HIPKG": "hipkg"}
 ALLERGY_PREFIXES = {"RXNORM": "RXNORM", "SNOMEDCT": "SNOMEDCT", "SNOMEDCT_US": "SNOMEDCT", "SCTID": "SNOMEDCT", "HIPKG": "hipkg"}
+MEDICATION_PREFIXES = {"RXNORM": "RXNORM", "ATC": "ATC", "HIPKG": "hipkg"}
+PROCEDURE_PREFIXES = {"SNOMEDCT": "SNOMEDCT", "SNOMEDCT_US": "SNOMEDCT", "SCTID": "SNOMEDCT", "HIPKG": "hipkg"}
+OBSERVATION_PREFIXES = {"LOINC": "LOINC"}
 
 _SYNTAX = {
     "ICD10CM": (re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$"), "an ICD-10-CM code such as M16.11 (letter, digit, character, optional dot and 1-4 characters)"),
     "SNOMEDCT": (re.compile(r"^[1-9][0-9]{5,17}$"), "a SNOMED CT concept identifier such as 239872002 (6-18 digits)"),
     "RXNORM": (re.compile(r"^[1-9][0-9]{0,7}$"), "an RxNorm concept identifier such as 6387 (digits)"),
+    "ATC": (re.compile(r"^[A-Z]([0-9]{2}([A-Z]([A-Z]([0-9]{2})?)?)?)?$"), "an ATC code such as B01AA03 (letter, 2 digits, 2 letters, 2 digits, or a leading part)"),
+    "LOINC": (re.compile(r"^[1-9][0-9]{0,6}-[0-9]$"), "a LOINC code such as 4548-4 (digits, hyphen, check digit)"),
     "hipkg": (re.compile(r"^[A-Za-z][A-Za-z0-9_]*$"), "a hipkg concept name such as PoorlyControlledDiabetes"),
 }
 
@@ -82,7 +87,7 @@ def parse_code(text: object, prefixes: dict[str, str], field: str) -> Code:
     if canonical is None:
         raise InvalidCode(field, given, "prefix", f"one of {', '.join(sorted(prefixes))}", prefix)
     local = local.strip()
-    if canonical in ("ICD10CM",):
+    if canonical in ("ICD10CM", "ATC"):
         local = local.upper()
     pattern, expected = _SYNTAX[canonical]
     if not pattern.match(local):

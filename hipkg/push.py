@@ -104,11 +104,12 @@ def chunks(lines: list[str], size: int) -> Iterator[list[str]]:
 
 def situation_triples(kg: Store, situations: Iterable[tuple[str, Situation]]) -> list[str]:
     """N-Triples lines for (IRI, situation) pairs, as hipkg:Situation nodes with normalised codes and their goal."""
-    purposes = kg.vocabulary.purposes
+    vocabulary = kg.vocabulary
     lines = set()
     for iri, situation in situations:
         node = URIRef(to_term(iri, "iri", "situation IRI")[1:-1])
-        lines.update(f"{s.n3()} {p.n3()} {o.n3()} ." for s, p, o in situation.triples(node, purposes[situation.goal]))
+        triples = situation.triples(node, vocabulary.purposes[situation.goal], vocabulary)
+        lines.update(f"{s.n3()} {p.n3()} {o.n3()} ." for s, p, o in triples)
     return sorted(lines)
 
 

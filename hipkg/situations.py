@@ -12,17 +12,53 @@ from typing import Any, Callable
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import RDF, XSD
 
-from hipkg.codes import ALLERGY_PREFIXES, FINDING_PREFIXES, Code, parse_code
+from hipkg.codes import (
+    ALLERGY_PREFIXES,
+    FINDING_PREFIXES,
+    MEDICATION_PREFIXES,
+    OBSERVATION_PREFIXES,
+    PROCEDURE_PREFIXES,
+    Code,
+    parse_code,
+)
 from hipkg.errors import InputError, InvalidCode, InvalidSituation, shown
 from hipkg.namespaces import HIPKG, curie
 from hipkg.rdfio import parse_turtle
 from hipkg.vocabulary import Vocabulary
 
-KEYS = ("date", "findings", "allergies", "goal")
-#: The keys of a finding given as an object rather than a bare code.
+KEYS = ("date", "findings", "allergies", "medications", "observations", "procedures", "injections", "goal")
+#: The keys of a finding given as an object rather than a bare code, of an observation, a procedure and an injection.
 FINDING_KEYS = ("code", "certainty", "date")
+OBSERVATION_KEYS = ("code", "value", "unit", "date")
+PROCEDURE_KEYS = ("code", "date", "planned")
+INJECTION_KEYS = ("date", "target", "medications")
+#: The largest magnitude an observed value may have (anything larger is a typing error, and too big to compare safely).
+MAX_VALUE = 1e9
 #: Per code list: (key, accepted prefixes, an example code, required).
-_CODE_LISTS = (("findings", FINDING_PREFIXES, "ICD10CM:M16.11", True), ("allergies", ALLERGY_PREFIXES, "RXNORM:6387", False))
+_CODE_LISTS = (("findings", FINDING_PREFIXES, "ICD10CM:M16.11", True), ("allergies", ALLERGY_PREFIXES, "RXNORM:6387", False),
+               ("medications", MEDICATION_PREFIXES, "RXNORM:11289", False))
+
+
+@dataclass(frozen=True)
+class Observation:
+    code: Code  # a LOINC CURIE
+    value: float
+    unit: str  # UCUM
+    date: str | None = None
+
+
+@dataclass(frozen=True)
+class Procedure:
+    code: Code
+    date: str | None = None
+    planned: bool = False
+
+
+@dataclass(frozen=True)
+class Injection:
+    date: str
+    target: str  # a target slug
+    medications: tuple[str, ...] = ()  # medication category slugs
 
 
 @dataclass(frozen=True)
@@ -37,6 +73,10 @@ class Situation:
     absent: tuple[Code, ...] = ()
     dates: tuple[tuple[str, str], ...] = ()
     date: str | None = None
+    medications: tuple[Code, ...] = ()
+    observations: tuple[Observation, ...] = ()
+    procedures: tuple[Procedure, ...] = ()
+    injections: tuple[Injection, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"findings": [c.given for c in self.findings], "allergies": [c.given for c in self.allergies], "goal": self.goal}
@@ -44,28 +84,54 @@ class Situation:
     def by_certainty(self) -> dict[str, tuple[Code, ...]]:
         return {"confirmed": self.findings, "suspected": self.suspected, "absent": self.absent}
 
-    def triples(self, node: URIRef, goal: URIRef | None = None, certainties: Any = None) -> list[tuple[URIRef, URIRef, Any]]:
+    def triples(self, node: URIRef, goal: URIRef | None = None, vocabulary: Vocabulary | None = None) -> list[tuple[URIRef, URIRef, Any]]:
         """The situation as RDF (hipkg:Situation with normalised codes by certainty, and the goal's purpose IRI when
-        given); ``certainties`` maps a certainty slug to the property that holds its codes (hipkg.vocabulary)."""
+        given); ``vocabulary`` gives the property that holds each certainty's codes and the IRIs of injection targets
+        and medication categories (without it, hipkg's own property names are used and injections name none). Events
+        are nodes named after the situation (NODE/observation/1, ...), never blank nodes: the store holds them only
+        while they are answered."""
         out: list[tuple[URIRef, URIRef, Any]] = [(node, RDF.type, HIPKG.Situation)]
         out += [(node, HIPKG.findingCode, Literal(c.curie)) for c in self.findings]
         for slug, codes in (("suspected", self.suspected), ("absent", self.absent)):
             if codes:
-                prop = certainties[slug].property if certainties else HIPKG[f"{slug}Code"]
+                prop = vocabulary.certainty[slug].property if vocabulary else HIPKG[f"{slug}Code"]
                 out += [(node, prop, Literal(c.curie)) for c in codes]
         out += [(node, HIPKG.allergyCode, Literal(c.curie)) for c in self.allergies]
         out += [(node, HIPKG.findingDate, Literal(f"{code} {day}")) for code, day in self.dates]
-        if self.date is not None:
-            out.append((node, HIPKG.referenceDate, Literal(self.date, datatype=XSD.date)))
+        out += [(node, HIPKG.medicationCode, Literal(c.curie)) for c in self.medications]
+        for i, o in enumerate(self.observations, start=1):
+            event = URIRef(f"{node}/observation/{i}")
+            out += [(node, HIPKG.observation, event), (event, RDF.type, HIPKG.Observation), (event, HIPKG.code, Literal(o.code.curie)),
+                    (event, HIPKG.value, Literal(repr(o.value), datatype=XSD.decimal) if "e" not in repr(o.value) else Literal(o.value)),
+                    (event, HIPKG.unitCode, Literal(o.unit))]
+            if o.date:
+                out.append((event, HIPKG.date, Literal(o.date, datatype=XSD.date)))
+        for i, p in enumerate(self.procedures, start=1):
+            event = URIRef(f"{node}/procedure/{i}")
+            out += [(node, HIPKG.procedure, event), (event, RDF.type, HIPKG.ProcedureEvent), (event, HIPKG.code, Literal(p.code.curie)),
+                    (event, HIPKG.planned, Literal(p.planned))]
+            if p.date:
+                out.append((event, HIPKG.date, Literal(p.date, datatype=XSD.date)))
+        targets = dict(vocabulary.targets) if vocabulary else {}
+        categories = dict(vocabulary.categories) if vocabulary else {}
+        for i, j in enumerate(self.injections, start=1):
+            event = URIRef(f"{node}/injection/{i}")
+            out += [(node, HIPKG.injection, event), (event, RDF.type, HIPKG.InjectionEvent), (event, HIPKG.date, Literal(j.date, datatype=XSD.date))]
+            if j.target in targets:
+                out.append((event, HIPKG.injectionTarget, targets[j.target]))
+            out += [(event, HIPKG.medicationCategory, categories[m]) for m in j.medications if m in categories]
+        out.append((node, HIPKG.referenceDate, Literal(self.date or datetime.date.today().isoformat(), datatype=XSD.date)))
         if goal is not None:
             out.append((node, HIPKG.goal, goal))
         return out
 
-    def to_graph(self, node: URIRef = URIRef("urn:hipkg:situation"), goal: URIRef | None = None) -> Graph:
-        """The situation as an rdflib Graph, e.g. for SHACL validation or a Turtle file."""
+    def to_graph(self, node: URIRef = URIRef("urn:hipkg:situation"), goal: URIRef | None = None,
+                 vocabulary: Vocabulary | None = None) -> Graph:
+        """The situation as an rdflib Graph, e.g. for SHACL validation or a Turtle file (``vocabulary`` names the
+        targets and medication categories of earlier injections by IRI)."""
         g = Graph()
         g.bind("hipkg", HIPKG)
-        for triple in self.triples(node, goal):
+        for triple in self.triples(node, goal, vocabulary=vocabulary):
             g.add(triple)
         return g
 
@@ -90,6 +156,9 @@ def from_dict(vocabulary: Vocabulary, data: Any, where: str = "situation", max_c
         if max_codes is not None and len(items) > max_codes:
             raise InvalidSituation(f"{where}: '{key}' has more than {max_codes} codes", f"'{key}' has more than {max_codes} codes", field=key)
         lists[key] = [_item(vocabulary, item, prefixes, example, where, key, i, today) for i, item in enumerate(items)]
+    observations = tuple(_observation(vocabulary, item, where, i, today) for i, item in enumerate(_list(data, "observations", where, max_codes)))
+    procedures = tuple(_procedure(item, where, i, today) for i, item in enumerate(_list(data, "procedures", where, max_codes)))
+    injections = tuple(_injection(vocabulary, item, where, i, today) for i, item in enumerate(_list(data, "injections", where, max_codes)))
     findings: dict[str, list[Code]] = {slug: [] for slug in ("confirmed", "suspected", "absent")}
     dates: dict[str, str] = {}
     for code, certainty, day in lists["findings"]:
@@ -103,7 +172,81 @@ def from_dict(vocabulary: Vocabulary, data: Any, where: str = "situation", max_c
                                f"unknown goal; expected one of {expected}", field="goal")
     return Situation(findings=_unique(findings["confirmed"]), allergies=_unique(c for c, _, _ in lists["allergies"]), goal=goal,
                      suspected=_unique(findings["suspected"]), absent=_unique(findings["absent"]),
-                     dates=tuple(sorted(dates.items())), date=today.isoformat() if today else None)
+                     dates=tuple(sorted(dates.items())), date=today.isoformat() if today else None,
+                     medications=_unique(c for c, _, _ in lists["medications"]), observations=observations,
+                     procedures=procedures, injections=injections)
+
+
+def _refuse(where: str, field: str, index: int | None, problem: str, value: Any = None) -> InvalidSituation:
+    place = f"{field}[{index}]" if index is not None else field
+    shown_value = f" {shown(value)}" if value is not None else ""
+    return InvalidSituation(f"{where}: {place}{shown_value} is {problem}", f"{place} is {problem}", field=field, index=index, problem=problem)
+
+
+def _list(data: dict[str, Any], key: str, where: str, max_items: int | None) -> list[Any]:
+    items = data.get(key, [])
+    if not isinstance(items, list):
+        raise InvalidSituation(f"{where}: '{key}' must be a list of objects (got {shown(items)})", f"'{key}' must be a list of objects", field=key)
+    if max_items is not None and len(items) > max_items:
+        raise InvalidSituation(f"{where}: '{key}' has more than {max_items} items", f"'{key}' has more than {max_items} items", field=key)
+    return items
+
+
+def _object(item: Any, keys: tuple[str, ...], required: tuple[str, ...], where: str, field: str, index: int) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise _refuse(where, field, index, f"not an object; expected keys {', '.join(keys)}", item)
+    unknown = sorted((k for k in item if k not in keys), key=str)
+    missing = [k for k in required if k not in item]
+    if unknown or missing:
+        what = f"unknown key {shown(unknown[0])}" if unknown else f"no {missing[0]!r}"
+        raise _refuse(where, field, index, f"an object with {what}; expected keys {', '.join(keys)} ({', '.join(required)} required)")
+    return item
+
+
+def _observation(vocabulary: Vocabulary, item: Any, where: str, index: int, today: datetime.date | None) -> Observation:
+    """A LOINC code, a number and a UCUM unit the graph accepts for that code (any well-formed LOINC the graph does
+    not use is kept, to be listed as unrecognized), and an optional date."""
+    item = _object(item, OBSERVATION_KEYS, ("code", "value", "unit"), where, "observations", index)
+    code = _code(item["code"], OBSERVATION_PREFIXES, "LOINC:4548-4", where, "observations", index)
+    value = item["value"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not abs(value) <= MAX_VALUE:
+        raise _refuse(where, "observations", index, f"not a usable value; expected a number of magnitude at most {MAX_VALUE:g}", value)
+    unit = item["unit"]
+    accepted = vocabulary.observation_units.get(code.curie)
+    if not isinstance(unit, str) or (accepted is not None and unit not in accepted):
+        expected = f"one of {', '.join(accepted)} (UCUM) for {code.curie}" if accepted else "a UCUM unit code"
+        raise _refuse(where, "observations", index, f"in an unknown unit; expected {expected}", unit)
+    day = _date(item["date"], where, f"observations[{index}].date", today, index) if "date" in item else None
+    return Observation(code, float(value), unit, day.isoformat() if day else None)
+
+
+def _procedure(item: Any, where: str, index: int, today: datetime.date | None) -> Procedure:
+    """A procedure code with an optional date; ``planned`` true for a future one (its date may not be in the past)."""
+    item = _object(item, PROCEDURE_KEYS, ("code",), where, "procedures", index)
+    code = _code(item["code"], PROCEDURE_PREFIXES, "SNOMEDCT:52734007", where, "procedures", index)
+    planned = item.get("planned", False)
+    if not isinstance(planned, bool):
+        raise _refuse(where, "procedures", index, "given a 'planned' that is not true or false", planned)
+    day = None
+    if "date" in item:
+        day = _date(item["date"], where, f"procedures[{index}].date", None if planned else today, None if planned else index)
+        if planned and day < (today or datetime.date.today()):
+            raise _refuse(where, "procedures", index, "planned for a date before the reference date; a planned procedure is in the future", item["date"])
+    return Procedure(code, day.isoformat() if day else None, planned)
+
+
+def _injection(vocabulary: Vocabulary, item: Any, where: str, index: int, today: datetime.date | None) -> Injection:
+    """An earlier injection: its date (required), target and medication categories, by the graph's slugs."""
+    item = _object(item, INJECTION_KEYS, ("date", "target"), where, "injections", index)
+    day = _date(item["date"], where, f"injections[{index}].date", today, index)
+    targets = dict(vocabulary.targets)
+    if item["target"] not in targets:
+        raise _refuse(where, "injections", index, f"of an unknown target; expected one of {', '.join(sorted(targets))}", item["target"])
+    medications = item.get("medications", [])
+    categories = dict(vocabulary.categories)
+    if not isinstance(medications, list) or any(m not in categories for m in medications):
+        raise _refuse(where, "injections", index, f"given unknown medications; expected a list of {', '.join(sorted(categories))}", medications)
+    return Injection(day.isoformat(), item["target"], tuple(dict.fromkeys(medications)))
 
 
 def _item(vocabulary: Vocabulary, item: Any, prefixes: dict[str, str], example: str, where: str, key: str, index: int,
@@ -180,12 +323,59 @@ def from_graph(vocabulary: Vocabulary, graph: Graph, validate: Callable[[Graph],
         raise InputError(f"{where}: expected exactly one hipkg:Situation, found {len(nodes)}")
     node = nodes[0]
     goal = graph.value(node, HIPKG.goal)
-    data = {
-        "findings": sorted(str(v) for v in graph.objects(node, HIPKG.findingCode)),
-        "allergies": sorted(str(v) for v in graph.objects(node, HIPKG.allergyCode)),
-        "goal": (vocabulary.goal_slug(goal) or curie(goal)) if goal is not None else vocabulary.default_goal,
-    }
+    properties = {"findings": HIPKG.findingCode, "suspected": HIPKG.suspectedCode, "absent": HIPKG.absentCode,
+                  "dates": HIPKG.findingDate, "date": HIPKG.referenceDate, "medications": HIPKG.medicationCode,
+                  "allergies": HIPKG.allergyCode}
+    fields = {key: sorted(str(v) for v in graph.objects(node, prop)) for key, prop in properties.items()}
+    names = {HIPKG.code: "code", HIPKG.value: "value", HIPKG.unitCode: "unit", HIPKG.date: "date", HIPKG.planned: "planned",
+             HIPKG.injectionTarget: "target", HIPKG.medicationCategory: "medications"}
+    events = [(kind, str(event), names[p], v)
+              for kind, prop in (("observations", HIPKG.observation), ("procedures", HIPKG.procedure), ("injections", HIPKG.injection))
+              for event in sorted(graph.objects(node, prop), key=str)
+              for p, v in sorted(graph.predicate_objects(event)) if p in names]
+    data = from_rows(vocabulary, {k: v for k, v in fields.items() if v}, events)
+    if goal is not None:
+        data["goal"] = vocabulary.goal_slug(goal) or curie(goal)
     return from_dict(vocabulary, data, where)
+
+
+def from_rows(vocabulary: Vocabulary, fields: dict[str, list[str]], events: list[tuple[str, str, Any, Any]]) -> dict[str, Any]:
+    """A situation's JSON form from its RDF: ``fields`` maps recommend/situations' ?field to its values (findings,
+    suspected, absent, dates, date, medications, allergies), ``events`` holds (kind, event, property, value) rows of
+    recommend/situation-events. The result goes through from_dict, so RDF is checked exactly as JSON is."""
+    data: dict[str, Any] = {}
+    dates = dict(item.split(" ", 1) for item in fields.get("dates", ()) if " " in item)
+    if "date" in fields:
+        data["date"] = fields["date"][0]
+    data["findings"] = [
+        {"code": code, "certainty": certainty, **({"date": dates[code]} if code in dates else {})}
+        if certainty != "confirmed" or code in dates else code
+        for field, certainty in (("findings", "confirmed"), ("suspected", "suspected"), ("absent", "absent"))
+        for code in fields.get(field, ())
+    ]
+    for key in ("allergies", "medications"):
+        if key in fields:
+            data[key] = fields[key]
+    slugs = {iri: slug for slug, iri in (*vocabulary.targets, *vocabulary.categories)}
+    nodes: dict[tuple[str, str], dict[str, Any]] = {}
+    for kind, event, prop, value in events:
+        node = nodes.setdefault((kind, str(event)), {})
+        if prop == "medications":
+            node.setdefault("medications", []).append(slugs.get(value, str(value)))
+        elif prop == "target":
+            node["target"] = slugs.get(value, str(value))
+        else:
+            plain = value.toPython() if isinstance(value, Literal) and prop in ("value", "planned") else str(value)
+            node[prop] = float(plain) if prop == "value" and not isinstance(plain, (bool, str)) else plain
+    for (kind, _), node in sorted(nodes.items(), key=lambda item: _event_order(item[0][1])):
+        data.setdefault(kind, []).append(node)
+    return data
+
+
+def _event_order(event: str) -> tuple[str, int]:
+    """NODE/observation/2 before NODE/observation/10: events are numbered in the order they were given."""
+    head, _, number = event.rpartition("/")
+    return (head, int(number)) if number.isdigit() else (event, 0)
 
 
 def read(vocabulary: Vocabulary, path: str, validate: Callable[[Graph], Any], stdin_text: str | None = None) -> Situation:

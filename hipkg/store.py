@@ -120,7 +120,8 @@ class Store:
     def vocabulary(self) -> Vocabulary:
         """Goals and statuses as the graph defines them (read once)."""
         return Vocabulary.from_results(self.query("recommend/goals"), self.query("recommend/statuses"),
-                                       self.query("recommend/certainties"))
+                                       self.query("recommend/certainties"), self.query("recommend/observation-units"),
+                                       self.query("recommend/injection-terms"))
 
     def label(self, node: URIRef) -> str:
         value = self.data.value(node, RDFS.label)

@@ -41,9 +41,13 @@ class Vocabulary:
     default_goal: str
     statuses: tuple[Status, ...]  # in rank order: the order answers list them
     certainties: tuple[Certainty, ...] = ()
+    units: tuple[tuple[str, str], ...] = ()  # (LOINC CURIE, UCUM code) an observation may be given in
+    targets: tuple[tuple[str, URIRef], ...] = ()  # injection target slug -> IRI
+    categories: tuple[tuple[str, URIRef], ...] = ()  # medication category slug -> IRI
 
     @classmethod
-    def from_results(cls, goals: Result, statuses: Result, certainties: Result | None = None) -> "Vocabulary":
+    def from_results(cls, goals: Result, statuses: Result, certainties: Result | None = None, units: Result | None = None,
+                     terms: Result | None = None) -> "Vocabulary":
         found = tuple(Goal(str(r["slug"]), r["purpose"], str(r["label"])) for r in goals)
         defaults = [str(r["slug"]) for r in goals if r["default"] is not None and r["default"].toPython() is True]
         if len(defaults) != 1:
@@ -51,7 +55,11 @@ class Vocabulary:
         ranked = sorted((Status(str(r["slug"]), str(r["label"]), str(r["definition"]), int(r["rank"])) for r in statuses),
                         key=lambda s: s.rank)
         known = tuple(Certainty(str(r["slug"]), str(r["label"]), r["property"]) for r in certainties or ())
-        return cls(found, defaults[0], tuple(ranked), known)
+        accepted = tuple((str(r["loinc"]), str(r["ucum"])) for r in units or ())
+        named = [(str(r["kind"]), str(r["slug"]), r["term"]) for r in terms or ()]
+        return cls(found, defaults[0], tuple(ranked), known, accepted,
+                   tuple((slug, iri) for kind, slug, iri in named if kind == "target"),
+                   tuple((slug, iri) for kind, slug, iri in named if kind == "category"))
 
     def goal_iri(self, slug: str) -> URIRef:
         return self.purposes[slug]
@@ -78,3 +86,16 @@ class Vocabulary:
     def certainty(self) -> dict[str, Certainty]:
         """Certainty slug -> certainty."""
         return {c.slug: c for c in self.certainties}
+
+    @functools.cached_property
+    def observation_units(self) -> dict[str, tuple[str, ...]]:
+        """LOINC CURIE -> the UCUM codes accepted for it."""
+        out: dict[str, list[str]] = {}
+        for loinc, ucum in self.units:
+            out.setdefault(loinc, []).append(ucum)
+        return {loinc: tuple(units) for loinc, units in out.items()}
+
+    @property
+    def not_indicated(self) -> str:
+        """The status of highest rank: what an option is when nothing indicates it."""
+        return self.statuses[-1].slug

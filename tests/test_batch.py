@@ -164,8 +164,9 @@ def test_reached_gives_the_same_rows_with_and_without_candidates(kg):
     from hipkg.codes import candidates
 
     held = {URIRef(f"urn:example:{n}"): kg.situation(example(n)) for n in NAMES}
-    triples = [t for iri, s in held.items() for t in s.triples(iri, kg.vocabulary.purposes[s.goal])]
-    codes = sorted({c.curie for s in held.values() for c in (*s.findings, *s.suspected, *s.absent, *s.allergies)})
+    triples = [t for iri, s in held.items() for t in s.triples(iri, kg.vocabulary.purposes[s.goal], kg.vocabulary)]
+    codes = sorted({c.curie for s in held.values()
+                    for c in (*s.findings, *s.suspected, *s.absent, *s.allergies, *s.medications, *(p.code for p in s.procedures))})
     bound = [(code, kg.mapping_set.expand(c)) for code in codes for c in candidates(code)]
     with kg.engine.hold(triples):
         fast = kg.query("recommend/reached", cases=list(held), candidates=bound).rows

@@ -111,7 +111,7 @@ def held_examples(kg) -> list:
     out = []
     for path in SITUATIONS:
         situation = kg.situation(json.loads(path.read_text(encoding="utf-8")))
-        out += situation.triples(URIRef(f"urn:example:{path.stem}"), kg.vocabulary.purposes[situation.goal])
+        out += situation.triples(URIRef(f"urn:example:{path.stem}"), kg.vocabulary.purposes[situation.goal], kg.vocabulary)
     return out
 
 
@@ -120,7 +120,8 @@ def test_query_gives_the_same_answer_on_every_engine(engines, name):
     query = LIBRARY.get(name)
     params = {p.name: REQUIRED[p.name] for p in query.params if p.cardinality == "one" and not p.default}
     text = query.bind(**params)
-    reads_situations = "hipkg:findingCode" in query.text or "a hipkg:Situation" in query.text
+    reads_situations = any(term in query.text for term in ("hipkg:findingCode", "a hipkg:Situation", "hipkg:observation",
+                                                           "hipkg:procedure", "hipkg:injection"))
     results = {}
     for engine, kg in engines.items():
         with kg.engine.hold(held_examples(kg) if reads_situations else []):

@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "recommend",
         help="which injection options fit a situation, and why",
         description="Evaluate every injection option (target x medication regimen x guidance x purpose) against a patient "
-        "situation and report its status - fits, caution, avoid, not-indicated - with the encoded statements that apply "
+        "situation and report its status - fits, caution, check, avoid, not-indicated - with the encoded statements that apply "
         "and their source quotes. Informational only; no substitute for a clinician.",
         epilog=textwrap.dedent(f"""\
             situation file (.json, or .ttl holding one hipkg:Situation; '-' reads standard input):
@@ -159,7 +159,7 @@ def render_table(result: "Recommendation") -> str:
             why = f"{first.kind}: {first.label} [{first.because}] - \u201c{first.source.quote}\u201d" if first else "no finding or goal indicates this target and purpose"
             more = f" (+{len(o.reasons) - 1} more)" if len(o.reasons) > 1 else ""
             rows.append((o.target, o.guidance, "+".join(o.medication_categories), o.purpose, why + more))
-        if status == "not-indicated":
+        if status == result.statuses[-1]:  # not indicated: counted, not listed
             out.append(f"  {len(options)} options; use --format json to list them")
             continue
         out.append(table(("target", "guidance", "medication", "purpose", "first reason and source"), rows))

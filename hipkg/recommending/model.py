@@ -128,8 +128,20 @@ class Recommendation:
 
         s = self.situation
         findings = [item for certainty, codes in s.by_certainty().items() for item in coded(codes, certainty)]
+        situation: dict[str, Any] = {"date": self.date, "findings": findings, "allergies": coded(s.allergies)}
+        if s.medications:
+            situation["medications"] = coded(s.medications)
+        if s.observations:
+            situation["observations"] = [{"code": o.code.curie, "value": o.value, "unit": o.unit, **({"date": o.date} if o.date else {})}
+                                         for o in s.observations]
+        if s.procedures:
+            situation["procedures"] = [{**coded([p.code])[0], **({"date": p.date} if p.date else {}), **({"planned": True} if p.planned else {})}
+                                       for p in s.procedures]
+        if s.injections:
+            situation["injections"] = [{"date": j.date, "target": j.target, "medications": list(j.medications)} for j in s.injections]
+        situation["goal"] = s.goal
         return {
-            "situation": {"date": self.date, "findings": findings, "allergies": coded(s.allergies), "goal": s.goal},
+            "situation": situation,
             "unrecognized": list(self.unrecognized),
             "questions": [q.to_json() for q in self.questions],
             "rules": [r.to_json() for r in self.rules],

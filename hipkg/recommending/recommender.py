@@ -20,7 +20,7 @@ from hipkg.errors import InputError
 from hipkg.namespaces import curie
 from hipkg.recommending.memo import Memo
 from hipkg.recommending.model import Advice, Citation, Fired as Listed, OptionResult, Reason, Recommendation
-from hipkg.situations import Situation, from_dict
+from hipkg.situations import Situation, from_dict, from_rows
 from hipkg.store import Store
 
 #: The order of a reason's kinds within an option (recommend/effects names three; an open check is the fourth).
@@ -43,8 +43,9 @@ class Reached(NamedTuple):
 
 class Recommender:
     """Answers situations on one store. Holds the situation-independent tables (read on first use) and two bounded
-    memos: a status depends only on (goal, triggered rules), and a case's options only on (goal, triggered rules with
-    their triggers), so each is computed once per process and shared (answers are immutable)."""
+    memos: a status depends only on (goal, triggered rules, rules asked about), and a case's options, with the rules and
+    questions its answer lists, only on (goal, triggered rules with their triggers, open checks with theirs), so each is
+    computed once per process and shared (answers are immutable)."""
 
     #: How many (goal, triggered rules) pairs the status memo keeps before it starts again.
     STATUS_MEMO = 50_000
@@ -55,7 +56,7 @@ class Recommender:
         self.store = store
         self.vocabulary = store.vocabulary
         self.statuses: Memo[tuple[URIRef, frozenset[URIRef], frozenset[URIRef]], dict[str, str]] = Memo(self.STATUS_MEMO)
-        self.option_sets: Memo[tuple[URIRef, Fired, Open], tuple[OptionResult, ...]] = Memo(self.OPTIONS_MEMO)
+        self.option_sets: Memo[tuple[URIRef, Fired, Open], tuple[tuple[OptionResult, ...], tuple[Listed, ...], tuple[Listed, ...]]] = Memo(self.OPTIONS_MEMO)
         self._reasons: dict[tuple[str, URIRef, str, URIRef | None], tuple[tuple[int, str, str], Reason]] = {}  # interned, with sort keys
 
     # ------------------------------------------------------------------ situation-independent tables
@@ -63,7 +64,7 @@ class Recommender:
     @functools.cached_property
     def described(self) -> tuple[tuple[Fields, OptionResult], ...]:
         """Each option's descriptive fields, in id order, with its result when no triggered rule concerns it:
-        not-indicated, without reasons (recommend/status)."""
+        not indicated, without reasons (recommend/status)."""
         options: dict[str, dict[str, Any]] = {}
         for row in self.store.query("recommend/options"):
             o = options.setdefault(curie(row["option"]), {
@@ -74,7 +75,7 @@ class Recommender:
         out = []
         for oid, o in sorted(options.items()):
             fields = (oid, o["label"], o["target"], o["guidance"], tuple(o["categories"]), o["purpose"])
-            out.append((fields, OptionResult(*fields, "not-indicated", ())))
+            out.append((fields, OptionResult(*fields, self.vocabulary.not_indicated, ())))
         return tuple(out)
 
     @functools.cached_property
@@ -121,8 +122,8 @@ class Recommender:
             return []
         batch = uuid.uuid4().hex
         cases = [URIRef(f"urn:hipkg:situation:{batch}:{i}") for i in range(len(situations))]
-        purposes, certainties = self.vocabulary.purposes, self.vocabulary.certainty
-        triples = [t for case, s in zip(cases, situations) for t in s.triples(case, purposes[s.goal], certainties)]
+        purposes = self.vocabulary.purposes
+        triples = [t for case, s in zip(cases, situations) for t in s.triples(case, purposes[s.goal], self.vocabulary)]
         with self.store.engine.hold(triples):
             return self.answer(dict(zip(cases, situations)))
 
@@ -135,25 +136,17 @@ class Recommender:
 
         Each case comes back with its recommendation, or with a message saying why it cannot be answered (no finding,
         a malformed code, an unknown goal): none is dropped."""
-        given: dict[URIRef, dict[str, Any]] = {case: {"findings": []} for case in cases}
         held: dict[URIRef, dict[str, list[str]]] = {case: {} for case in cases}
+        goals: dict[URIRef, str] = {}
         for case, goal, field, value in self.store.query("recommend/situations", cases=list(cases)).rows:
             held[case].setdefault(str(field), []).append(str(value))
             if goal is not None:
-                given[case]["goal"] = self.vocabulary.goal_slug(goal) or curie(goal)
-        for case, fields in held.items():  # back to the JSON form, so that from_dict checks it as it checks input
-            data = given[case]
-            dates = dict(item.split(" ", 1) for item in fields.get("dates", ()) if " " in item)
-            if "date" in fields:
-                data["date"] = fields["date"][0]
-            data["findings"] = [
-                {"code": code, "certainty": certainty, **({"date": dates[code]} if code in dates else {})}
-                if certainty != "confirmed" or code in dates else code
-                for field, certainty in (("findings", "confirmed"), ("suspected", "suspected"), ("absent", "absent"))
-                for code in fields.get(field, ())
-            ]
-            if "allergies" in fields:
-                data["allergies"] = fields["allergies"]
+                goals[case] = self.vocabulary.goal_slug(goal) or curie(goal)
+        events: dict[URIRef, list[tuple[str, str, Any, Any]]] = {case: [] for case in cases}
+        for case, kind, event, prop, value in self.store.query("recommend/situation-events", cases=list(cases)).rows:
+            events[case].append((str(kind), str(event), str(prop), value))
+        given = {case: {**from_rows(self.vocabulary, held[case], events[case]), **({"goal": goals[case]} if case in goals else {})}
+                 for case in cases}
         parsed: dict[URIRef, Situation] = {}
         failed: dict[URIRef, str] = {}
         for case, data in given.items():
@@ -169,6 +162,7 @@ class Recommender:
     def answer(self, situations: dict[URIRef, Situation]) -> list[Recommendation]:
         """The recommendations for situations held in the store under the given IRIs, in the same order."""
         reached = self.reach(situations)
+        self.observe(situations, reached)
         triggered = self.trigger(reached)
         opened = self.check(reached, triggered)
         goal_of = {case: self.vocabulary.purposes[s.goal] for case, s in situations.items()}
@@ -186,15 +180,18 @@ class Recommender:
         out = []
         for case, s in situations.items():
             key = (goal_of[case], tuple(sorted(fired.get(case, ()))), tuple(sorted(asked.get(case, ()))))
-            options = self.option_sets.get(key)
-            if options is None:
-                options = self.option_sets.put(key, self.assemble(key[1], key[2], key[0], statuses.get(case, {})))
+            made = self.option_sets.get(key)
+            if made is None:
+                made = self.option_sets.put(key, (self.assemble(key[1], key[2], key[0], statuses.get(case, {})),
+                                                  self._listed(key[1]), self._listed_checks(key[2])))
+            options, rules, questions = made
             concepts = {code: tuple(sorted(v)) for code, v in reached.named.get(case, {}).items()}
-            given = (*s.findings, *s.suspected, *s.absent, *s.allergies)
-            unrecognized = tuple(c.curie for c in given if c.curie not in concepts)
+            given = (*s.findings, *s.suspected, *s.absent, *s.medications, *(p.code for p in s.procedures), *s.allergies)
+            unrecognized = tuple(c.curie for c in given if c.curie not in concepts) + tuple(
+                o.code.curie for o in s.observations if o.code.curie not in self.vocabulary.observation_units)
             advice = tuple(Advice(a, self.citations[a][0], tuple(sorted(b)), self.citations[a][1]) for a, b in sorted(advised.get(case, {}).items()))
             out.append(Recommendation(s, concepts, unrecognized, options, advice, self.vocabulary.status_order, s.date or today,
-                                      self._listed(key[1]), self._listed_checks(key[2])))
+                                      rules, questions))
         return out
 
     def _listed(self, fired: Fired) -> tuple[Listed, ...]:
@@ -218,17 +215,34 @@ class Recommender:
     def reach(self, situations: dict[URIRef, Situation]) -> Reached:
         """recommend/reached: which concepts each case's codes reach. Candidates (a code and its ICD-10-CM ancestors)
         are bound as IRIs, so each is an index lookup."""
-        given = {c.curie for s in situations.values() for c in (*s.findings, *s.suspected, *s.absent, *s.allergies)}
+        given = {c.curie for s in situations.values()
+                 for c in (*s.findings, *s.suspected, *s.absent, *s.allergies, *s.medications, *(p.code for p in s.procedures))}
         expand = self.store.mapping_set.expand
         rows = self.store.query("recommend/reached", cases=list(situations),
                                 candidates=[(code, expand(c)) for code in sorted(given) for c in candidates(code)]).rows
         reached = Reached({}, {}, {}, {}, {})
-        rows_of = {"findings": reached.findings, "suspected": reached.suspected, "absent": reached.absent, "allergies": reached.allergies}
+        rows_of = {"findings": reached.findings, "suspected": reached.suspected, "absent": reached.absent,
+                   "medications": reached.findings, "allergies": reached.allergies,  # a current medication counts as a finding
+                   "procedures": {}}  # a procedure's code is named; what its date means is recommend/windows
         for case, codes_of, code, concept, label, via in rows:
             if concept == via:
                 reached.named.setdefault(case, {}).setdefault(str(code), set()).add((curie(concept), str(label)))
             rows_of[str(codes_of)][(case, code, via)] = None
         return reached
+
+    def observe(self, situations: dict[URIRef, Situation], reached: Reached) -> None:
+        """recommend/observed and recommend/windows: what observations past a cited threshold and planned procedures
+        inside a cited window reach, added to the confirmed findings with the fact shown as what brought them."""
+        cases = [case for case, s in situations.items() if s.observations]
+        for case, observation, threshold, via in (self.store.query("recommend/observed", cases=cases).rows if cases else ()):
+            o = situations[case].observations[int(str(observation).rsplit("/", 1)[1]) - 1]
+            fact = f"{o.code.curie} {o.value:g} {o.unit}" + (f" on {o.date}" if o.date else "") + f" ({self.citations[curie(threshold)][0]})"
+            reached.findings[(case, Literal(fact), via)] = None
+        cases = [case for case, s in situations.items() if any(p.planned for p in s.procedures)]
+        for case, procedure, window, via in (self.store.query("recommend/windows", cases=cases).rows if cases else ()):
+            p = situations[case].procedures[int(str(procedure).rsplit("/", 1)[1]) - 1]
+            fact = f"{p.code.curie} planned for {p.date} ({self.citations[curie(window)][0]})"
+            reached.findings[(case, Literal(fact), via)] = None
 
     def trigger(self, reached: Reached) -> list[tuple[URIRef, URIRef, str]]:
         """recommend/triggered: (case, rule, what triggered it), distinct, in the query's order."""
@@ -241,8 +255,17 @@ class Recommender:
         ).rows
         return list(dict.fromkeys((case, rule, str(because)) for case, rule, because, _ in rows))
 
+    @functools.cached_property
+    def raisers(self) -> frozenset[URIRef]:
+        """Every concept that raises a check (recommend/check-raisers)."""
+        return frozenset(row[0] for row in self.store.query("recommend/check-raisers").rows)
+
     def check(self, reached: Reached, triggered: list[tuple[URIRef, URIRef, str]]) -> list[tuple[URIRef, URIRef, URIRef, str]]:
-        """recommend/checks: (case, check, rule asked about, what raised it) for the checks each case leaves open."""
+        """recommend/checks: (case, check, rule asked about, what raised it) for the checks each case leaves open. Not
+        asked at all when nothing reached raises a check and nothing is suspected (most situations): it would return
+        nothing, and it is the dearest query of a batch after recommend/status."""
+        if not reached.suspected and not any(via in self.raisers for _, _, via in reached.findings):
+            return []
         rows = self.store.query(
             "recommend/checks",
             raised=[*reached.findings, *reached.suspected],

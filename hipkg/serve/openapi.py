@@ -33,7 +33,7 @@ def spec(base_url: str, limits: Limits, goals: list[str]) -> dict[str, Any]:
                     "schema": {"$ref": "#/components/schemas/Situation"},
                     "example": {"findings": ["ICD10CM:M16.12"], "allergies": ["RXNORM:6387"], "goal": "therapeutic"}}}},
                 "responses": {
-                    "200": {"description": "every option with its status (fits, caution, avoid, not-indicated), the reasons, "
+                    "200": {"description": "every option with its status (fits, caution, check, avoid, not-indicated), the reasons, "
                                            "their source quotes, advice and the disclaimer (the JSON of `hipkg recommend --format json`)",
                             "content": {"application/json": {"schema": {"type": "object"}}}},
                     "400": _ERROR, "413": _ERROR, "415": _ERROR, "503": _ERROR, "504": _ERROR},

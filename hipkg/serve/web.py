@@ -78,6 +78,7 @@ class ConceptIndex:
         self.goals = sorted(kg.vocabulary.purposes)
         #: status slug -> (title, meaning), in the order answers list them: the graph's labels and definitions.
         self.statuses = {s.slug: (s.label[:1].upper() + s.label[1:], s.definition) for s in kg.vocabulary.statuses}
+        self.not_indicated = kg.vocabulary.not_indicated
 
     def _choices(self, types: str | tuple[str, ...], code_prefixes: tuple[str, ...]) -> list[tuple[str, str]]:
         """(value, text) options for a datalist: each concept's CURIE, then its codes that reach it."""
@@ -225,7 +226,7 @@ def answer(index: ConceptIndex, data: dict[str, Any]) -> str:
         options = by_status.get(status, [])
         cards = "".join(_option(index, o) for o in options) or "<p>None.</p>"
         inner = f'<p class="meaning">{e(meaning)}</p>{cards}'
-        if status == "not-indicated":
+        if status == index.not_indicated:
             inner = f'<details><summary>Show the {len(options)} options not indicated</summary>{inner}</details>'
         parts.append(f'<section class="status status-{status}" id="status-{status}" aria-labelledby="h-{status}">'
                      f'<h3 id="h-{status}"><span class="badge badge-{status}">{e(status)}</span> {e(title)} ({len(options)})</h3>{inner}</section>')
