@@ -2,13 +2,15 @@
 
 This lives in bench/ only and is never used by hipkg: the product's rules are the .rq files of queries/recommend/.
 It reads the same facts from the built graph (pyoxigraph, the default engine's store) into dicts once, then does, per
-situation, what recommend/reached, triggered, effects, status and advice.rq do. Its answers are compared with hipkg's in
-bench/run.py (statuses, reasons and advice), so that it is a lower bound for the same work, not for less work.
+situation, what recommend/reached, triggered, checks, effects, status and advice.rq do. Its answers are compared with
+hipkg's in bench/run.py (statuses, reasons, advice and the open checks), so that it is a lower bound for the same work,
+not for less work. Findings may be confirmed, suspected or absent, and current medications count as confirmed findings;
+observations and procedures (recommend/observed and windows.rq) are not evaluated here.
 """
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 HIPKG = "https://w3id.org/hipkg/"
 SKOS = "http://www.w3.org/2004/02/skos/core#"
@@ -66,6 +68,23 @@ class Rules:
         self.options = sorted(s for s, o in pairs(RDF_TYPE) if o == HIPKG + "InjectionOption")
         purposes = {s for s, o in pairs(RDF_TYPE) if o == HIPKG + "InjectionPurpose"}
         self.goals = {slug: s for s, slug in pairs(HIPKG + "slug") if s in purposes}
+        # Suspicion (recommend/triggered, checks): rules worded for it, and the check a suspected avoid-level trigger opens.
+        self.fires_on_suspicion = {s for s, o in pairs(HIPKG + "firesOnSuspicion") if o == "true"}
+        # Checks (recommend/checks): raising concept -> checks; check -> answering concepts; check -> the rules it asks about.
+        self.raised_by: dict[str, set[str]] = defaultdict(set)
+        for check, concept in pairs(HIPKG + "raisedBy"):
+            self.raised_by[concept].add(check)
+        self.answered_by = multi(HIPKG + "answeredBy")
+        self.checks_rule = multi(HIPKG + "checksRule")
+        # Statuses (recommend/status): the rank each kind of effect stands for, the slug of each rank, and not indicated
+        # as the status of highest rank.
+        statuses = {s for s, o in pairs(RDF_TYPE) if o == HIPKG + "OptionStatus"}
+        rank = {s: int(o) for s, o in pairs(HIPKG + "rank") if s in statuses}
+        slug = {s: o for s, o in pairs(HIPKG + "slug") if s in statuses}
+        self.slug_of_rank = {r: slug[s] for s, r in rank.items()}
+        self.kind_rank = {"contraindication": rank[HIPKG + "StatusAvoid"], "caution": rank[HIPKG + "StatusCaution"],
+                          "indication": rank[HIPKG + "StatusFits"], "check": rank[HIPKG + "StatusCheck"]}
+        self.not_indicated = self.slug_of_rank[max(rank.values())]
 
     def _reached(self, codes: Iterable[Any]) -> list[tuple[str, str]]:
         """(code as given, concept reached) for every code: recommend/reached.rq."""
@@ -78,35 +97,64 @@ class Rules:
                             out.append((code.curie, via))
         return out
 
-    def evaluate(self, situation: Any, goal: str) -> tuple[dict[str, str], set[tuple[str, str, str, str]], dict[str, set[str]]]:
-        """Statuses by option, reasons (option, rule, kind, because) and advice (advice -> because) of one situation."""
-        findings = self._reached(situation.findings)
+    def evaluate(self, situation: Any, goal: str) -> "Evaluated":
+        """Statuses by option, reasons (option, rule or check, kind, because, rule a check asks about or None), advice
+        (advice -> because) and open checks (check, rule asked about, because) of one situation."""
+        findings = self._reached(situation.findings) + self._reached(getattr(situation, "medications", ()))
+        suspected = self._reached(getattr(situation, "suspected", ()))
+        absent = self._reached(getattr(situation, "absent", ()))
         allergies = self._reached(situation.allergies)
         reached = {via for _, via in findings}
+        reached.update(via for _, via in suspected)
         triggered = set()
         for given, via in findings:
             for rule in self.triggered_by.get(via, ()):
                 triggered.add((rule, given))
+        for given, via in suspected:  # a suspicion fires rules worded for it and caution-level rules
+            for rule in self.triggered_by.get(via, ()):
+                if rule in self.fires_on_suspicion or self.severity.get(rule) == CAUTION:
+                    triggered.add((rule, f"suspected {given}"))
         for given, via in allergies:
             for rule in self.triggered_by_allergy.get(via, ()):
                 triggered.add((rule, f"allergy {given}"))
         triggered = {(r, b) for r, b in triggered if r not in self.requires_also or self.requires_also[r] & reached}
+        fired = {r for r, _ in triggered}
+        # Open checks: raised by a confirmed or suspected finding, answered by no finding of any certainty, and asking
+        # about a rule the situation does not already trigger; a suspected trigger of another avoid-level rule opens one.
+        opened = set()
+        answered = None
+        for given, via in (*findings, *suspected):
+            for check in self.raised_by.get(via, ()):
+                if answered is None:
+                    answered = reached | {v for _, v in absent}
+                if not self.answered_by.get(check, set()) & answered:
+                    for rule in self.checks_rule.get(check, ()):
+                        if rule not in fired:
+                            opened.add((check, rule, given))
+        for given, via in suspected:
+            for rule in self.triggered_by.get(via, ()):
+                if self.severity.get(rule) == AVOID and rule not in self.fires_on_suspicion and rule not in fired:
+                    opened.add((SUSPECTED_CHECK, rule, f"suspected {given}"))
         reasons = set()
         for rule, because in triggered:
             severity = self.severity.get(rule)
             for option in self.applies_to.get(rule, ()):
                 for purpose in self.purpose.get(option, ()):
                     if severity is not None or purpose == goal or purpose in self.indicates_purpose.get(rule, ()):
-                        kind = "indication" if severity is None else "contraindication" if severity == HIPKG + "Avoid" else "caution"
-                        reasons.add((option, rule, kind, because))
+                        kind = "indication" if severity is None else "contraindication" if severity == AVOID else "caution"
+                        reasons.add((option, rule, kind, because, None))
+        for check, rule, because in opened:  # a check concerns the options its rule would contraindicate
+            if self.severity.get(rule) == AVOID:
+                for option in self.applies_to.get(rule, ()):
+                    reasons.add((option, check, "check", because, rule))
         kinds: dict[str, set[str]] = defaultdict(set)
-        for option, _, kind, _ in reasons:
+        for option, _, kind, _, _ in reasons:
             kinds[option].add(kind)
         status = {}
+        kind_rank, slug_of_rank, not_indicated = self.kind_rank, self.slug_of_rank, self.not_indicated
         for option in self.options:
-            k = kinds.get(option, set())
-            status[option] = ("not-indicated" if "indication" not in k else "avoid" if "contraindication" in k
-                              else "caution" if "caution" in k else "fits")
+            k = kinds.get(option)
+            status[option] = (slug_of_rank[max(kind_rank[x] for x in k)] if k and "indication" in k else not_indicated)
         advice: dict[str, set[str]] = defaultdict(set)
         for rule, because in triggered:
             for a in self.gives_advice.get(rule, ()):
@@ -114,13 +162,26 @@ class Rules:
         for given, via in findings:
             for a in self.considered_when.get(via, ()):
                 advice[a].add(given)
-        return status, reasons, dict(advice)
+        return Evaluated(status, reasons, dict(advice), opened)
+
+
+class Evaluated(NamedTuple):
+    status: dict[str, str]  # option -> status slug
+    reasons: set[tuple[str, str, str, str, str | None]]  # (option, rule or check, kind, because, rule a check asks about)
+    advice: dict[str, set[str]]  # advice -> because
+    checks: set[tuple[str, str, str]]  # open checks: (check, rule asked about, because)
+
+
+AVOID = HIPKG + "Avoid"
+CAUTION = HIPKG + "Caution"
+SUSPECTED_CHECK = HIPKG + "CheckSuspectedTrigger"
 
 
 # ---------------------------------------------------------------------------------------------- the lower-bound process
 
 BASES = {"ICD10CM": "http://purl.bioontology.org/ontology/ICD10CM/", "SNOMEDCT": "http://snomed.info/id/",
-         "RXNORM": "http://purl.bioontology.org/ontology/RXNORM/", "HIPKG": HIPKG}
+         "RXNORM": "http://purl.bioontology.org/ontology/RXNORM/", "ATC": "http://purl.bioontology.org/ontology/ATC/",
+         "HIPKG": HIPKG}
 
 
 _IRIS: dict[str, list[str]] = {}
@@ -149,9 +210,16 @@ class _Code:
 
 
 class _Situation:
+    """Findings as codes or {"code", "certainty"} objects (confirmed, suspected, absent), allergies, medications, goal."""
+
     def __init__(self, data: dict) -> None:
-        self.findings = [_Code(c) for c in data["findings"]]
+        by_certainty: dict[str, list[_Code]] = {"confirmed": [], "suspected": [], "absent": []}
+        for item in data["findings"]:
+            code, certainty = (item, "confirmed") if isinstance(item, str) else (item["code"], item.get("certainty", "confirmed"))
+            by_certainty[certainty].append(_Code(code))
+        self.findings, self.suspected, self.absent = by_certainty["confirmed"], by_certainty["suspected"], by_certainty["absent"]
         self.allergies = [_Code(c) for c in data.get("allergies", [])]
+        self.medications = [_Code(c) for c in data.get("medications", [])]
         self.goal = data.get("goal", "therapeutic")
 
 
@@ -165,8 +233,9 @@ def main(argv: list[str]) -> int:
 
     rules = Rules(Built)
     situation = _Situation(json.loads(Path(argv[1]).read_text(encoding="utf-8")))
-    status, reasons, advice = rules.evaluate(situation, rules.goals[situation.goal])
-    print(json.dumps({"options": status, "reasons": sorted(reasons), "advice": {k: sorted(v) for k, v in advice.items()}}, indent=2))
+    status, reasons, advice, checks = rules.evaluate(situation, rules.goals[situation.goal])
+    print(json.dumps({"options": status, "reasons": sorted(reasons, key=lambda r: (*r[:4], r[4] or "")),
+                      "advice": {k: sorted(v) for k, v in advice.items()}, "checks": sorted(checks)}, indent=2))
     return 0
 
 

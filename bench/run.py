@@ -288,11 +288,12 @@ def main() -> int:
     answers = kg.recommend_many(sample)  # also the warm-up
     agree = 0
     for s, rec in zip(sample, answers):
-        status, reasons, advice = rules.evaluate(s, goal_iris[s.goal])
+        status, reasons, advice, checks = rules.evaluate(s, goal_iris[s.goal])
         same = ({o.id: o.status for o in rec.options} == {curie(k): v for k, v in status.items()}
-                and {(o.id, r.id, r.kind, r.because) for o in rec.options for r in o.reasons}
-                == {(curie(o), curie(r), k, b) for o, r, k, b in reasons}
-                and {a.id: set(a.because) for a in rec.advice} == {curie(k): v for k, v in advice.items()})
+                and {(o.id, r.id, r.kind, r.because, r.rule) for o in rec.options for r in o.reasons}
+                == {(curie(o), curie(r), k, b, curie(a) if a else None) for o, r, k, b, a in reasons}
+                and {a.id: set(a.because) for a in rec.advice} == {curie(k): v for k, v in advice.items()}
+                and {(q.check, q.id, b) for q in rec.questions for b in q.because} == {(curie(c), curie(r), b) for c, r, b in checks})
         agree += same
     batch_1k, _ = median_time(lambda: kg.recommend_many(situations[CHUNK:2 * CHUNK]), 1 if quick else 3, warmup=0)
     lb_1k, _ = median_time(lambda: [rules.evaluate(s, goal_iris[s.goal]) for s in situations[:CHUNK]], 3 if quick else 5)

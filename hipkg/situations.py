@@ -309,6 +309,9 @@ def from_json(vocabulary: Vocabulary, text: str, where: str = "situation") -> Si
     except json.JSONDecodeError as exc:
         raise InvalidSituation(f"{where}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
                                f"not valid JSON (line {exc.lineno}, column {exc.colno})") from exc
+    except (ValueError, RecursionError) as exc:  # a number of thousands of digits, nesting past Python's depth
+        problem = "a number too long to read" if isinstance(exc, ValueError) else "nested too deeply to read"
+        raise InvalidSituation(f"{where}: not usable JSON: {problem}", f"not usable JSON: {problem}") from None
     return from_dict(vocabulary, data, where)
 
 

@@ -140,13 +140,30 @@ def _batch(kg: "KnowledgeGraph", args: argparse.Namespace) -> int:
 
 
 def render_table(result: "Recommendation") -> str:
+    """The questions to settle first, then the situation as read, then the options by status."""
     out = []
-    s = result.to_json()["situation"]
-    for kind in ("findings", "allergies"):
-        for item in s[kind]:
+    data = result.to_json()
+    if data["questions"]:
+        out.append("QUESTIONS TO SETTLE FIRST (the options they concern are 'check' until answered)")
+        for q in data["questions"]:
+            out.append(f"- {q['question']} [{', '.join(q['because'])}; asks about: {q['label']}]")
+        out.append("")
+    s = data["situation"]
+    out.append(f"date     {s['date']}")
+    labels = {"findings": "finding", "allergies": "allergy", "medications": "medication"}
+    for kind, label in labels.items():
+        for item in s.get(kind, ()):
             names = ", ".join(c["label"] for c in item["concepts"]) or "(unrecognized)"
-            out.append(f"{kind[:-1]:8} {item['code']:22} {names}")
-    out.append(f"goal     {s['goal']}")
+            extra = "".join(f" ({item[k]})" for k in ("certainty", "date") if k in item)
+            out.append(f"{label:10} {item['code'] + extra:34} {names}")
+    for o in s.get("observations", ()):
+        out.append(f"{'observed':10} {o['code']} {o['value']:g} {o['unit']}" + (f" on {o['date']}" if "date" in o else ""))
+    for p in s.get("procedures", ()):
+        when = ("planned for " if p.get("planned") else "on ") + p["date"] if "date" in p else "(no date)"
+        out.append(f"{'procedure':10} {p['code']} {when}")
+    for j in s.get("injections", ()):
+        out.append(f"{'injected':10} {j['date']} {j['target']} {'+'.join(j['medications'])}".rstrip())
+    out.append(f"{'goal':10} {s['goal']}")
     if result.unrecognized:
         out.append(f"unrecognized: {', '.join(result.unrecognized)} (no hipkg concept uses these codes)")
     for status, options in result.by_status().items():
