@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 ENGINES = ("oxigraph", "rdflib")
 #: A query that may read named graphs (GRAPH, FROM NAMED; comment lines aside): only then does Oxigraph need them loaded.
 _NAMES_GRAPHS = re.compile(r"\bGRAPH\b|\bFROM\s+NAMED\b", re.IGNORECASE)
-_GRAPH_WORD = re.compile(r"graph|named", re.IGNORECASE)
 
 
 class Engine(Protocol):
@@ -89,7 +88,8 @@ class RdflibEngine:
 
 def _names_graphs(text: str) -> bool:
     """Whether a query may read named graphs: GRAPH or FROM NAMED outside comment lines (a quick scan first)."""
-    if not _GRAPH_WORD.search(text):
+    lowered = text.lower()  # a plain substring test first: a case-insensitive regex over every bound query cost 20 µs
+    if "graph" not in lowered and "named" not in lowered:
         return False
     return bool(_NAMES_GRAPHS.search("\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Iterable, Iterator
 
-from hipkg.recommending.model import Advice, OptionResult, Reason, Recommendation
+from hipkg.recommending.model import Advice, Fired as Listed, OptionResult, Reason, Recommendation
 
 
 class LineWriter:
@@ -26,6 +26,13 @@ class LineWriter:
             hit = self._texts[id(obj)] = (obj, json.dumps(obj.to_json()))
         return hit[1]
 
+    def _listed(self, items: tuple[Listed, ...]) -> str:
+        """The head's rules or questions: tuples shared by every answer with the same rules (the options memo)."""
+        hit = self._texts.get(id(items))
+        if hit is None or hit[0] is not items:
+            hit = self._texts[id(items)] = (items, json.dumps([i.to_json() for i in items]))
+        return hit[1]
+
     def _option(self, o: OptionResult) -> str:
         if not o.reasons:
             return self._text(o)
@@ -37,9 +44,9 @@ class LineWriter:
 
     def members(self, r: Recommendation) -> str:
         """The answer's members, without the enclosing braces."""
-        whole = r.to_json_head()
-        return (f"\"situation\": {json.dumps(whole['situation'])}, \"unrecognized\": {json.dumps(whole['unrecognized'])}, "
-                f"\"questions\": {json.dumps(whole['questions'])}, \"rules\": {json.dumps(whole['rules'])}, "
+        head = r.situation_json()
+        return (f"\"situation\": {json.dumps(head)}, \"unrecognized\": {json.dumps(list(r.unrecognized))}, "
+                f"\"questions\": {self._listed(r.questions)}, \"rules\": {self._listed(r.rules)}, "
                 f"\"options\": [{', '.join(map(self._option, r.options))}], \"advice\": [{', '.join(map(self._text, r.advice))}], "
                 f"\"disclaimer\": {json.dumps(r.disclaimer)}")
 

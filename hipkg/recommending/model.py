@@ -112,7 +112,16 @@ class Recommendation:
         }
 
     def to_json_head(self) -> dict[str, Any]:
-        """The situation as understood (codes with the concepts they name) and the unrecognized codes."""
+        """The situation as understood, the unrecognized codes, the questions to settle and the rules triggered."""
+        return {
+            "situation": self.situation_json(),
+            "unrecognized": list(self.unrecognized),
+            "questions": [q.to_json() for q in self.questions],
+            "rules": [r.to_json() for r in self.rules],
+        }
+
+    def situation_json(self) -> dict[str, Any]:
+        """The situation as understood: its codes with the concepts they name, its events, its date and goal."""
         dates = dict(self.situation.dates)
 
         def coded(codes: Any, certainty: str | None = None) -> list[dict[str, Any]]:
@@ -140,12 +149,7 @@ class Recommendation:
         if s.injections:
             situation["injections"] = [{"date": j.date, "target": j.target, "medications": list(j.medications)} for j in s.injections]
         situation["goal"] = s.goal
-        return {
-            "situation": situation,
-            "unrecognized": list(self.unrecognized),
-            "questions": [q.to_json() for q in self.questions],
-            "rules": [r.to_json() for r in self.rules],
-        }
+        return situation
 
     def dumps(self) -> str:
         """Byte-identical JSON for identical input."""

@@ -56,6 +56,7 @@ class Recommender:
         self.store = store
         self.vocabulary = store.vocabulary
         self.statuses: Memo[tuple[URIRef, frozenset[URIRef], frozenset[URIRef]], dict[str, str]] = Memo(self.STATUS_MEMO)
+        self.checks: Memo[tuple[frozenset[Any], ...], tuple[tuple[URIRef, URIRef, str], ...]] = Memo(self.STATUS_MEMO)
         self.option_sets: Memo[tuple[URIRef, Fired, Open], tuple[tuple[OptionResult, ...], tuple[Listed, ...], tuple[Listed, ...]]] = Memo(self.OPTIONS_MEMO)
         self._reasons: dict[tuple[str, URIRef, str, URIRef | None], tuple[tuple[int, str, str], Reason]] = {}  # interned, with sort keys
 
@@ -256,24 +257,62 @@ class Recommender:
         return list(dict.fromkeys((case, rule, str(because)) for case, rule, because, _ in rows))
 
     @functools.cached_property
-    def raisers(self) -> frozenset[URIRef]:
-        """Every concept that raises a check (recommend/check-raisers)."""
-        return frozenset(row[0] for row in self.store.query("recommend/check-raisers").rows)
+    def check_terms(self) -> dict[str, frozenset[URIRef]]:
+        """Role (raises, answers, asks) -> every concept or rule in that role of some check (recommend/check-raisers)."""
+        out: dict[str, set[URIRef]] = {"raises": set(), "answers": set(), "asks": set()}
+        for _, role, term in self.store.query("recommend/check-raisers").rows:
+            out[str(role)].add(term)
+        return {role: frozenset(terms) for role, terms in out.items()}
 
     def check(self, reached: Reached, triggered: list[tuple[URIRef, URIRef, str]]) -> list[tuple[URIRef, URIRef, URIRef, str]]:
-        """recommend/checks: (case, check, rule asked about, what raised it) for the checks each case leaves open. Not
-        asked at all when nothing reached raises a check and nothing is suspected (most situations): it would return
-        nothing, and it is the dearest query of a batch after recommend/status."""
-        if not reached.suspected and not any(via in self.raisers for _, _, via in reached.findings):
+        """recommend/checks: (case, check, rule asked about, what raised it) for the checks each case leaves open.
+
+        A case's open checks depend only on what of it raises a check, what answers one, what it suspects and which of
+        the rules asked about it fires: a bounded memo keeps the answer per such profile, and the query runs only for
+        the cases whose profile is new (most situations have nothing that raises a check, and skip it altogether)."""
+        terms = self.check_terms
+        rows_of: dict[URIRef, dict[str, set[Any]]] = {}
+
+        def add(case: URIRef, part: str, item: Any) -> None:
+            rows_of.setdefault(case, {"raised": set(), "answered": set(), "suspected": set(), "fired": set()})[part].add(item)
+
+        for case, because, via in reached.findings:
+            if via in terms["raises"]:
+                add(case, "raised", (because, via))
+        for case, because, via in reached.suspected:
+            add(case, "suspected", (because, via))
+            if via in terms["raises"]:
+                add(case, "raised", (because, via))
+        asking = [case for case in rows_of if rows_of[case]["raised"] or rows_of[case]["suspected"]]
+        if not asking:
             return []
-        rows = self.store.query(
-            "recommend/checks",
-            raised=[*reached.findings, *reached.suspected],
-            answered=list(dict.fromkeys((case, via) for case, _, via in (*reached.findings, *reached.suspected, *reached.absent))),
-            suspected=list(reached.suspected),
-            fired=list(dict.fromkeys((case, rule) for case, rule, _ in triggered)),
-        ).rows
-        return sorted({(case, check, rule, str(because)) for case, check, rule, because in rows})
+        for case, _, via in (*reached.findings, *reached.suspected, *reached.absent):
+            if case in rows_of and via in terms["answers"]:
+                add(case, "answered", via)
+        for case, rule, _ in triggered:
+            if case in rows_of and (rule in terms["asks"] or rows_of[case]["suspected"]):
+                add(case, "fired", rule)
+        profile = {case: tuple(frozenset(rows_of[case][part]) for part in ("raised", "answered", "suspected", "fired")) for case in asking}
+        known = {p: found for p in set(profile.values()) if (found := self.checks.get(p)) is not None}
+        unseen = {case: p for case, p in profile.items() if p not in known}
+        if unseen:
+            first = {}  # one case per unseen profile stands for all cases that share it
+            for case, p in unseen.items():
+                first.setdefault(p, case)
+            cases = set(first.values())
+            rows = self.store.query(
+                "recommend/checks",
+                raised=[(case, because, via) for case in cases for because, via in rows_of[case]["raised"]],
+                answered=[(case, via) for case in cases for via in rows_of[case]["answered"]],
+                suspected=[(case, because, via) for case in cases for because, via in rows_of[case]["suspected"]],
+                fired=[(case, rule) for case in cases for rule in rows_of[case]["fired"]],
+            ).rows
+            found: dict[URIRef, set[tuple[URIRef, URIRef, str]]] = {case: set() for case in cases}
+            for case, check, rule, because in rows:
+                found[case].add((check, rule, str(because)))
+            for p, case in first.items():
+                known[p] = self.checks.put(p, tuple(sorted(found[case])))
+        return sorted((case, check, rule, because) for case, p in profile.items() for check, rule, because in known[p])
 
     def status(self, profiles: dict[URIRef, tuple[URIRef, frozenset[URIRef], frozenset[URIRef]]]) -> dict[URIRef, dict[str, str]]:
         """recommend/status for each case's (goal, triggered rules), asked only about pairs not seen before; rows are
