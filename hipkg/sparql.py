@@ -30,7 +30,7 @@ from hipkg.errors import (
 from hipkg.namespaces import curie, new_graph
 from hipkg.queries import Query, expand, to_term
 from hipkg.results import Result
-from hipkg.safety import check_query
+from hipkg.safety import Checked, check_query
 
 if TYPE_CHECKING:
     from rdflib import Graph
@@ -42,9 +42,11 @@ DEFAULT_LIMIT = 10_000
 
 
 def evaluate(engine: "Engine", text: str, *, limit: int | None = None, allow_service: bool = False, name: str = "query",
-             bindings: Mapping[str, Any] | None = None) -> Result:
-    """Check ``text``, bind ``bindings`` (variable -> value) as a trailing VALUES clause, and run it on ``engine``."""
-    checked = check_query(text, allow_service, name)
+             bindings: Mapping[str, Any] | None = None, checked: Checked | None = None) -> Result:
+    """Check ``text`` (unless the caller passes what check_query said of it), bind ``bindings`` (variable -> value) as a
+    trailing VALUES clause, and run it on ``engine``."""
+    if checked is None:
+        checked = check_query(text, allow_service, name)
     if bindings:
         if checked.has_values:
             raise InputError(f"{name}: the query ends with a VALUES clause already; bind the values there instead")

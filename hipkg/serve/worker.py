@@ -51,18 +51,19 @@ REFUSALS = {
 def run_sparql_job(kg: KnowledgeGraph, text: str, accept: list[tuple[str, float]], max_rows: int, max_bytes: int) -> tuple:
     """Check, negotiate, evaluate on the graph's engine (Oxigraph by default) and write the body within the caps."""
     try:
-        form = check_query(text, allow_service=False, name="query").form
+        checked = check_query(text, allow_service=False, name="query")
     except QueryRefused as exc:
         return ("error", *REFUSALS[exc.kind])
     except QuerySyntaxError as exc:
         return ("error", 400, exc.public)
+    form = checked.form
     offered = {"SELECT": media.SELECT_TYPES, "ASK": media.ASK_TYPES}.get(form, media.GRAPH_TYPES)
     chosen = media.negotiate(accept, offered)
     if chosen is None:
         return ("error", 406, f"no acceptable format for a {form} answer; this endpoint offers: {', '.join(dict.fromkeys(offered))}")
     fmt = offered[chosen]
     try:
-        answer = evaluate(kg.engine, text, limit=max_rows)
+        answer = evaluate(kg.engine, text, limit=max_rows, checked=checked)  # checked once, above
     except (QuerySyntaxError, QueryFailed) as exc:
         return ("error", 400, exc.public)
     cut = results.Cut("rows", max_rows, max_rows) if answer.truncated else None
