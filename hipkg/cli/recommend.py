@@ -180,6 +180,9 @@ def render_table(result: "Recommendation") -> str:
             out.append(f"  {len(options)} options; use --format json to list them")
             continue
         out.append(table(("target", "guidance", "medication", "purpose", "first reason and source"), rows))
+    if data["assumed_absent"]:
+        out.append("\nASSUMED ABSENT (no status above rules these out; each would make an option avoid): "
+                   + "; ".join(r["label"] for r in data["assumed_absent"]))
     if result.advice:
         out.append("\nADVICE")
         for a in result.advice:

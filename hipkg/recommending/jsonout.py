@@ -26,11 +26,13 @@ class LineWriter:
             hit = self._texts[id(obj)] = (obj, json.dumps(obj.to_json()))
         return hit[1]
 
-    def _listed(self, items: tuple[Listed, ...]) -> str:
-        """The head's rules or questions: tuples shared by every answer with the same rules (the options memo)."""
+    def _listed(self, items: tuple[Listed, ...], brief: bool = False) -> str:
+        """The head's rules, questions or assumed-absent rules (``brief``: id and label only): tuples shared by every
+        answer with the same rules (the recommender's memos)."""
         hit = self._texts.get(id(items))
         if hit is None or hit[0] is not items:
-            hit = self._texts[id(items)] = (items, json.dumps([i.to_json() for i in items]))
+            listed = [{"id": i.id, "label": i.label} if brief else i.to_json() for i in items]
+            hit = self._texts[id(items)] = (items, json.dumps(listed))
         return hit[1]
 
     def _option(self, o: OptionResult) -> str:
@@ -47,6 +49,7 @@ class LineWriter:
         head = r.situation_json()
         return (f"\"situation\": {json.dumps(head)}, \"unrecognized\": {json.dumps(list(r.unrecognized))}, "
                 f"\"questions\": {self._listed(r.questions)}, \"rules\": {self._listed(r.rules)}, "
+                f"\"assumed_absent\": {self._listed(r.assumed_absent, brief=True)}, "
                 f"\"options\": [{', '.join(map(self._option, r.options))}], \"advice\": [{', '.join(map(self._text, r.advice))}], "
                 f"\"disclaimer\": {json.dumps(r.disclaimer)}")
 

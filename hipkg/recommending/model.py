@@ -101,6 +101,7 @@ class Recommendation:
     date: str = ""  # the reference date the answer used (the situation's, or the current date)
     rules: tuple[Fired, ...] = ()  # every rule triggered, once
     questions: tuple[Fired, ...] = ()  # every open check, once
+    assumed_absent: tuple[Fired, ...] = ()  # the avoid-level contraindications neither triggered, asked nor ruled out
     disclaimer: str = field(default=DISCLAIMER)
 
     def to_json(self) -> dict[str, Any]:
@@ -118,6 +119,7 @@ class Recommendation:
             "unrecognized": list(self.unrecognized),
             "questions": [q.to_json() for q in self.questions],
             "rules": [r.to_json() for r in self.rules],
+            "assumed_absent": [{"id": r.id, "label": r.label} for r in self.assumed_absent],
         }
 
     def situation_json(self) -> dict[str, Any]:

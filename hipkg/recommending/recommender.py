@@ -57,6 +57,7 @@ class Recommender:
         self.vocabulary = store.vocabulary
         self.statuses: Memo[tuple[URIRef, frozenset[URIRef], frozenset[URIRef]], dict[str, str]] = Memo(self.STATUS_MEMO)
         self.checks: Memo[tuple[frozenset[Any], ...], tuple[tuple[URIRef, URIRef, str], ...]] = Memo(self.STATUS_MEMO)
+        self._assumed: Memo[tuple[Fired, Open, frozenset[URIRef]], tuple[Listed, ...]] = Memo(self.OPTIONS_MEMO)
         self.option_sets: Memo[tuple[URIRef, Fired, Open], tuple[tuple[OptionResult, ...], tuple[Listed, ...], tuple[Listed, ...]]] = Memo(self.OPTIONS_MEMO)
         self._reasons: dict[tuple[str, URIRef, str, URIRef | None], tuple[tuple[int, str, str], Reason]] = {}  # interned, with sort keys
 
@@ -186,13 +187,17 @@ class Recommender:
                 made = self.option_sets.put(key, (self.assemble(key[1], key[2], key[0], statuses.get(case, {})),
                                                   self._listed(key[1]), self._listed_checks(key[2])))
             options, rules, questions = made
+            ruled_out = frozenset(via for c, _, via in reached.absent if c == case) if s.absent else frozenset()
+            assumed = self._assumed.get((key[1], key[2], ruled_out))
+            if assumed is None:
+                assumed = self._assumed.put((key[1], key[2], ruled_out), self.assumed_absent(key[1], key[2], ruled_out))
             concepts = {code: tuple(sorted(v)) for code, v in reached.named.get(case, {}).items()}
             given = (*s.findings, *s.suspected, *s.absent, *s.medications, *(p.code for p in s.procedures), *s.allergies)
             unrecognized = tuple(c.curie for c in given if c.curie not in concepts) + tuple(
                 o.code.curie for o in s.observations if o.code.curie not in self.vocabulary.observation_units)
             advice = tuple(Advice(a, self.citations[a][0], tuple(sorted(b)), self.citations[a][1]) for a, b in sorted(advised.get(case, {}).items()))
             out.append(Recommendation(s, concepts, unrecognized, options, advice, self.vocabulary.status_order, s.date or today,
-                                      rules, questions))
+                                      rules, questions, assumed))
         return out
 
     def _listed(self, fired: Fired) -> tuple[Listed, ...]:
@@ -255,6 +260,21 @@ class Recommender:
             reached=list(dict.fromkeys((case, via) for case, _, via in (*reached.findings, *reached.suspected))),
         ).rows
         return list(dict.fromkeys((case, rule, str(because)) for case, rule, because, _ in rows))
+
+    @functools.cached_property
+    def avoid_rules(self) -> dict[URIRef, frozenset[URIRef]]:
+        """Every avoid-level contraindication -> the concepts that trigger it (recommend/avoid-rules)."""
+        out: dict[URIRef, set[URIRef]] = {}
+        for rule, trigger in self.store.query("recommend/avoid-rules").rows:
+            out.setdefault(rule, set()).update([trigger] if trigger is not None else [])
+        return {rule: frozenset(triggers) for rule, triggers in out.items()}
+
+    def assumed_absent(self, fired: Fired, opened: Open, ruled_out: frozenset[URIRef]) -> tuple[Listed, ...]:
+        """The avoid-level contraindications a case neither triggers, nor asks about, nor rules out: what "fits"
+        assumes absent (the source's procedure: "Screen for factors that may increase risk")."""
+        named = {rule for rule, _ in fired} | {rule for _, rule, _ in opened}
+        return tuple(Listed(curie(rule), self.citations[curie(rule)][0], ()) for rule, triggers in sorted(self.avoid_rules.items())
+                     if rule not in named and not (triggers & ruled_out))
 
     @functools.cached_property
     def check_terms(self) -> dict[str, frozenset[URIRef]]:
