@@ -68,6 +68,7 @@ class OptionResult(NamedTuple):
     guidance: str
     medication_categories: tuple[str, ...]
     purpose: str
+    expect: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]  # (category, onset, duration) as the graph says
     status: str
     reasons: tuple[Reason, ...]
 
@@ -75,6 +76,7 @@ class OptionResult(NamedTuple):
         return {
             "id": self.id, "label": self.label, "target": self.target, "guidance": self.guidance,
             "medication_categories": list(self.medication_categories), "purpose": self.purpose,
+            "expect": [{"category": c, "onset": list(onset), "duration": list(duration)} for c, onset, duration in self.expect],
             "status": self.status, "reasons": [r.to_json() for r in self.reasons],
         }
 

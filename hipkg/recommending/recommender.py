@@ -26,7 +26,7 @@ from hipkg.store import Store
 #: The order of a reason's kinds within an option (recommend/effects names three; an open check is the fourth).
 KIND_ORDER = ("contraindication", "check", "caution", "indication")
 
-Fields = tuple[str, str, str, str, tuple[str, ...], str]  # id, label, target, guidance, categories, purpose
+Fields = tuple[Any, ...]  # id, label, target, guidance, categories, purpose, expect (OptionResult's fields before the status)
 Fired = tuple[tuple[URIRef, str], ...]  # (rule, what triggered it), sorted
 Open = tuple[tuple[URIRef, URIRef, str], ...]  # (check, rule it asks about, what raised it), sorted
 
@@ -66,7 +66,8 @@ class Recommender:
     @functools.cached_property
     def described(self) -> tuple[tuple[Fields, OptionResult], ...]:
         """Each option's descriptive fields, in id order, with its result when no triggered rule concerns it:
-        not indicated, without reasons (recommend/status)."""
+        not indicated, without reasons (recommend/status). Its expected onset and duration are its categories'
+        (recommend/expect)."""
         options: dict[str, dict[str, Any]] = {}
         for row in self.store.query("recommend/options"):
             o = options.setdefault(curie(row["option"]), {
@@ -74,9 +75,14 @@ class Recommender:
                 "purpose": str(row["purpose"]), "categories": [],
             })
             o["categories"].append(str(row["category"]))
+        course: dict[str, dict[str, list[str]]] = {}
+        for slug, aspect, label in self.store.query("recommend/expect").rows:
+            course.setdefault(str(slug), {}).setdefault(str(aspect), []).append(str(label))
         out = []
         for oid, o in sorted(options.items()):
-            fields = (oid, o["label"], o["target"], o["guidance"], tuple(o["categories"]), o["purpose"])
+            expect = tuple((c, tuple(course.get(c, {}).get("onset", ())), tuple(course.get(c, {}).get("duration", ())))
+                           for c in o["categories"])
+            fields = (oid, o["label"], o["target"], o["guidance"], tuple(o["categories"]), o["purpose"], expect)
             out.append((fields, OptionResult(*fields, self.vocabulary.not_indicated, ())))
         return tuple(out)
 
