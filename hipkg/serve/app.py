@@ -141,7 +141,6 @@ class Service:
     def __init__(self, kg: KnowledgeGraph, pool: WorkerPool, limits: Limits, base_url: str) -> None:
         self.kg, self.pool, self.limits, self.base_url = kg, pool, limits, base_url
         self.index = web.ConceptIndex(kg)
-        self.goals = self.index.goals
         self.active = 0
         self.limiter = anyio.CapacityLimiter(limits.max_concurrent)
         self.triples = len(kg.data)
@@ -296,7 +295,7 @@ class Service:
         })
 
     async def openapi(self, request: Request) -> Response:
-        return JSONResponse(spec(self.base_url, self.limits, self.goals))
+        return JSONResponse(spec(self.base_url, self.limits, self.kg.vocabulary))
 
     # -------------------------------------------------------------------- pages
 

@@ -5,12 +5,14 @@ from typing import Any
 
 from hipkg import DISCLAIMER, __version__
 from hipkg.serve.config import Limits
+from hipkg.vocabulary import Vocabulary
 
 _ERROR = {"description": "refused, with a short message that does not repeat the request",
           "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
-def spec(base_url: str, limits: Limits, goals: list[str]) -> dict[str, Any]:
+def spec(base_url: str, limits: Limits, vocabulary: Vocabulary) -> dict[str, Any]:
+    goals, certainties, default_goal = sorted(vocabulary.purposes), sorted(vocabulary.certainty), vocabulary.default_goal
     sparql_answer = {
         "description": "the query's answer (negotiated: SPARQL Results JSON by default, or XML/CSV/TSV with Accept); "
                        "a cut answer carries the Hipkg-Truncated header",
@@ -64,11 +66,23 @@ def spec(base_url: str, limits: Limits, goals: list[str]) -> dict[str, Any]:
         },
         "components": {"schemas": {
             "Situation": {"type": "object", "additionalProperties": False, "required": ["findings"], "properties": {
-                "findings": {"type": "array", "minItems": 1, "maxItems": 50, "items": {"type": "string"},
-                             "description": "CURIEs: ICD10CM, SNOMEDCT (SCTID, SNOMEDCT_US) or hipkg"},
+                "date": {"type": "string", "format": "date", "description": "the reference date (default: today)"},
+                "findings": {"type": "array", "minItems": 1, "maxItems": 50, "items": {"oneOf": [
+                    {"type": "string"},
+                    {"type": "object", "additionalProperties": False, "required": ["code"], "properties": {
+                        "code": {"type": "string"}, "certainty": {"type": "string", "enum": certainties},
+                        "date": {"type": "string", "format": "date"}}}]},
+                             "description": "CURIEs: ICD10CM, SNOMEDCT (SCTID, SNOMEDCT_US) or hipkg; or {code, certainty, date}"},
                 "allergies": {"type": "array", "maxItems": 50, "items": {"type": "string"},
                               "description": "CURIEs: RXNORM, SNOMEDCT or hipkg"},
-                "goal": {"type": "string", "enum": goals, "default": "therapeutic"}}},
+                "medications": {"type": "array", "maxItems": 50, "items": {"type": "string"}, "description": "CURIEs: RXNORM, ATC or hipkg"},
+                "observations": {"type": "array", "maxItems": 50, "items": {"type": "object", "required": ["code", "value", "unit"]},
+                                 "description": "{code: LOINC CURIE, value: number, unit: UCUM, date}"},
+                "procedures": {"type": "array", "maxItems": 50, "items": {"type": "object", "required": ["code"]},
+                               "description": "{code: SNOMEDCT or hipkg CURIE, date, planned}"},
+                "injections": {"type": "array", "maxItems": 50, "items": {"type": "object", "required": ["date", "target"]},
+                               "description": "{date, target: target slug, medications: category slugs}"},
+                "goal": {"type": "string", "enum": goals, "default": default_goal}}},
             "Query": {"type": "object", "properties": {
                 "name": {"type": "string"}, "kind": {"type": "string"}, "summary": {"type": "string"},
                 "description": {"type": "string"}, "params": {"type": "array", "items": {"type": "object"}},
