@@ -70,6 +70,7 @@ class Rules:
         self.goals = {slug: s for s, slug in pairs(HIPKG + "slug") if s in purposes}
         # Suspicion (recommend/triggered, checks): rules worded for it, and the check a suspected avoid-level trigger opens.
         self.fires_on_suspicion = {s for s, o in pairs(HIPKG + "firesOnSuspicion") if o == "true"}
+        self.standing = sorted(s for s, o in pairs(HIPKG + "appliesAlways") if o == "true")  # recommend/standing
         # Checks (recommend/checks): raising concept -> checks; check -> answering concepts; check -> the rules it asks about.
         self.raised_by: dict[str, set[str]] = defaultdict(set)
         for check, concept in pairs(HIPKG + "raisedBy"):
@@ -118,6 +119,7 @@ class Rules:
             for rule in self.triggered_by_allergy.get(via, ()):
                 triggered.add((rule, f"allergy {given}"))
         triggered = {(r, b) for r, b in triggered if r not in self.requires_also or self.requires_also[r] & reached}
+        triggered.update((rule, "always") for rule in self.standing)
         fired = {r for r, _ in triggered}
         # Open checks: raised by a confirmed or suspected finding, answered by no finding of any certainty, and asking
         # about a rule the situation does not already trigger; a suspected trigger of another avoid-level rule opens one.
@@ -143,10 +145,11 @@ class Rules:
                     if severity is not None or purpose == goal or purpose in self.indicates_purpose.get(rule, ()):
                         kind = "indication" if severity is None else "contraindication" if severity == AVOID else "caution"
                         reasons.add((option, rule, kind, because, None))
-        for check, rule, because in opened:  # a check concerns the options its rule would contraindicate
-            if self.severity.get(rule) == AVOID:
+        for check, rule, because in opened:  # a check concerns the options its rule would contraindicate or caution
+            severity = self.severity.get(rule)
+            if severity is not None:  # of kind check, or caution when its rule is caution-level (never more than the rule)
                 for option in self.applies_to.get(rule, ()):
-                    reasons.add((option, check, "check", because, rule))
+                    reasons.add((option, check, "check" if severity == AVOID else "caution", because, rule))
         kinds: dict[str, set[str]] = defaultdict(set)
         for option, _, kind, _, _ in reasons:
             kinds[option].add(kind)

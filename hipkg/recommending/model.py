@@ -23,7 +23,8 @@ class Citation:
 @dataclass(frozen=True)
 class Reason:
     """Why an option has its status: a triggered rule (kind indication, caution or contraindication), or an open
-    check (kind check, with the question that settles it and ``rule``, the contraindication it asks about)."""
+    check with the question that settles it and ``rule``, the rule it asks about (kind check for a contraindication,
+    caution for a caution-level rule: a check never says more than its rule)."""
 
     kind: str
     id: str

@@ -23,6 +23,8 @@ from hipkg.recommending.model import Advice, Citation, Fired as Listed, OptionRe
 from hipkg.situations import Situation, from_dict, from_rows
 from hipkg.store import Store
 
+#: What the answer gives as the trigger of a rule every situation triggers (recommend/standing).
+ALWAYS = "always"
 #: The order of a reason's kinds within an option (recommend/effects names three; an open check is the fourth).
 KIND_ORDER = ("contraindication", "check", "caution", "indication")
 
@@ -171,7 +173,7 @@ class Recommender:
         """The recommendations for situations held in the store under the given IRIs, in the same order."""
         reached = self.reach(situations)
         self.observe(situations, reached)
-        triggered = self.trigger(reached)
+        triggered = self.trigger(list(situations), reached)
         opened = self.check(reached, triggered)
         goal_of = {case: self.vocabulary.purposes[s.goal] for case, s in situations.items()}
         fired: dict[URIRef, list[tuple[URIRef, str]]] = {}
@@ -243,21 +245,27 @@ class Recommender:
         return reached
 
     def observe(self, situations: dict[URIRef, Situation], reached: Reached) -> None:
-        """recommend/observed and recommend/windows: what observations past a cited threshold and planned procedures
-        inside a cited window reach, added to the confirmed findings with the fact shown as what brought them."""
+        """recommend/observed and recommend/windows: what observations past a cited threshold, and procedures planned
+        inside a cited window or done, reach, added to the confirmed findings with the fact shown as what brought them."""
         cases = [case for case, s in situations.items() if s.observations]
         for case, observation, threshold, via in (self.store.query("recommend/observed", cases=cases).rows if cases else ()):
             o = situations[case].observations[int(str(observation).rsplit("/", 1)[1]) - 1]
             fact = f"{o.code.curie} {o.value:g} {o.unit}" + (f" on {o.date}" if o.date else "") + f" ({self.citations[curie(threshold)][0]})"
             reached.findings[(case, Literal(fact), via)] = None
-        cases = [case for case, s in situations.items() if any(p.planned for p in s.procedures)]
+        cases = [case for case, s in situations.items() if s.procedures]
         for case, procedure, window, via in (self.store.query("recommend/windows", cases=cases).rows if cases else ()):
             p = situations[case].procedures[int(str(procedure).rsplit("/", 1)[1]) - 1]
-            fact = f"{p.code.curie} planned for {p.date} ({self.citations[curie(window)][0]})"
+            when = f" planned for {p.date}" if p.planned else f" on {p.date}" if p.date else ""
+            fact = f"{p.code.curie}{when} ({self.citations[curie(window)][0]})"
             reached.findings[(case, Literal(fact), via)] = None
 
-    def trigger(self, reached: Reached) -> list[tuple[URIRef, URIRef, str]]:
-        """recommend/triggered: (case, rule, what triggered it), distinct, in the query's order."""
+    @functools.cached_property
+    def standing(self) -> tuple[URIRef, ...]:
+        """The rules every situation triggers (recommend/standing)."""
+        return tuple(rule for (rule,) in self.store.query("recommend/standing").rows)
+
+    def trigger(self, cases: list[URIRef], reached: Reached) -> list[tuple[URIRef, URIRef, str]]:
+        """recommend/triggered, then recommend/standing for every case: (case, rule, what triggered it), distinct."""
         rows = self.store.query(
             "recommend/triggered",
             findings=list(reached.findings),
@@ -265,7 +273,8 @@ class Recommender:
             allergies=list(reached.allergies),
             reached=list(dict.fromkeys((case, via) for case, _, via in (*reached.findings, *reached.suspected))),
         ).rows
-        return list(dict.fromkeys((case, rule, str(because)) for case, rule, because, _ in rows))
+        found = list(dict.fromkeys((case, rule, str(because)) for case, rule, because, _ in rows))
+        return found + [(case, rule, ALWAYS) for case in cases for rule in self.standing]
 
     @functools.cached_property
     def avoid_rules(self) -> dict[URIRef, frozenset[URIRef]]:
@@ -369,8 +378,8 @@ class Recommender:
                 concerned.setdefault(option, []).append(self._reason(kind, rule, because))
         for check, rule, because in opened:
             for option, kind in self.effects.get((rule, goal), ()):
-                if kind == "contraindication":  # a check asks about the options the contraindication would rule out
-                    concerned.setdefault(option, []).append(self._reason("check", check, because, rule))
+                if kind != "indication":  # a check asks about the options its rule would rule out (check) or caution
+                    concerned.setdefault(option, []).append(self._reason("check" if kind == "contraindication" else kind, check, because, rule))
         by_status: dict[str, list[OptionResult]] = {name: [] for name in self.vocabulary.status_order}
         for fields, unconcerned in self.described:
             found = concerned.get(fields[0])
@@ -383,7 +392,8 @@ class Recommender:
         return tuple(o for group in by_status.values() for o in group)
 
     def _reason(self, kind: str, statement: URIRef, because: str, rule: URIRef | None = None) -> tuple[tuple[int, str, str], Reason]:
-        """A rule's reason, or (kind check, ``rule`` given) a check's: interned, with its sort key."""
+        """A rule's reason, or (``rule`` given) a check's, of kind check, or caution when the rule it asks about is one:
+        interned, with its sort key."""
         reason = self._reasons.get((kind, statement, because, rule))
         if reason is None:
             sid = curie(statement)
