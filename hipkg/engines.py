@@ -91,7 +91,10 @@ def _names_graphs(text: str) -> bool:
     lowered = text.lower()  # a plain substring test first: a case-insensitive regex over every bound query cost 20 µs
     if "graph" not in lowered and "named" not in lowered:
         return False
-    return bool(_NAMES_GRAPHS.search("\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))))
+    for match in _NAMES_GRAPHS.finditer(text):  # each hit, unless on a comment line (re-joining the lines cost 90 µs)
+        if not text[text.rfind("\n", 0, match.start()) + 1:match.start()].lstrip().startswith("#"):
+            return True
+    return False
 
 
 #: hipkg's prefixes, predeclared for every query as rdflib predeclares a graph's bound prefixes.

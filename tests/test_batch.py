@@ -163,15 +163,25 @@ def test_reached_gives_the_same_rows_with_and_without_candidates(kg):
     """The bound candidates (hipkg.codes.candidates) only turn the FILTER's scan into lookups: same rows either way."""
     from hipkg.codes import candidates
 
-    held = {URIRef(f"urn:example:{n}"): kg.situation(example(n)) for n in NAMES}
-    triples = [t for iri, s in held.items() for t in s.triples(iri, kg.vocabulary.purposes[s.goal], kg.vocabulary)]
-    codes = sorted({c.curie for s in held.values()
+    held = [kg.situation(example(n)) for n in NAMES]
+    codes = sorted({c.curie for s in held
                     for c in (*s.findings, *s.suspected, *s.absent, *s.allergies, *s.medications, *(p.code for p in s.procedures))})
     bound = [(code, kg.mapping_set.expand(c)) for code in codes for c in candidates(code)]
-    with kg.engine.hold(triples):
-        fast = kg.query("recommend/reached", cases=list(held), candidates=bound).rows
-        scan = kg.query("recommend/reached", cases=list(held)).rows
+    fast = kg.query("recommend/reached", candidates=bound).rows
+    scan = kg.query("recommend/reached", codes=codes).rows
     assert fast and sorted(fast) == sorted(scan)
+
+
+def test_what_a_code_reaches_is_asked_once_per_process(kg, monkeypatch):
+    """The code memo: a second batch with the same codes asks recommend/reached nothing."""
+    first = kg.recommend_many([kg.situation(example(n)) for n in NAMES])
+    asked = []
+    store = kg.recommender.store
+    run = store.query
+    monkeypatch.setattr(store, "query", lambda name, **kw: (asked.append(name), run(name, **kw))[1])
+    again = kg.recommend_many([kg.situation(example(n)) for n in NAMES])
+    assert "recommend/reached" not in asked
+    assert [a.to_json() for a in again] == [a.to_json() for a in first]
 
 
 def test_query_engine_option_gives_the_same_answer(capsys):

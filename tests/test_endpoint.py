@@ -237,8 +237,16 @@ def test_recommend_over_the_endpoint_equals_in_process(pushed, path, capsys):
     assert pushed.count(SITUATION) == 0
 
 
+def test_recommend_over_a_read_only_url_answers_what_needs_no_update(pushed, local, capsys):
+    """Only situations with dated events are held in the store while they are answered: the rest need no update."""
+    code, out, err = run_cli(capsys, "recommend", str(SITUATIONS[0]), "--endpoint", pushed.query, "--format", "json")
+    assert code == 0, err
+    assert json.loads(out) == local.recommend(json.loads(SITUATIONS[0].read_text(encoding="utf-8"))).to_json()
+
+
 def test_recommend_over_a_read_only_url_says_what_to_give(pushed, capsys):
-    code, _, err = run_cli(capsys, "recommend", str(SITUATIONS[0]), "--endpoint", pushed.query)
+    dated = EXAMPLES / "v2-arthroplasty-done-dated.json"
+    code, _, err = run_cli(capsys, "recommend", str(dated), "--endpoint", pushed.query)
     assert code == 2
     assert "refused a SPARQL Update" in err and "--update-endpoint" in err
 

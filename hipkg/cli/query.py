@@ -59,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                   hipkg query faq/cortisone-shot
                   hipkg query knowledge/indications --param target="trochanteric bursa injection"
                   hipkg query knowledge/medication-categories --param category=hipkg:Corticosteroid --format json
-                  hipkg query recommend/reached --param codes=M16.11,ICD10CM:M16.11 --param codes=x,hipkg:Fever
+                  hipkg query recommend/reached --param codes=ICD10CM:M16.11 --param codes=hipkg:Fever
                   hipkg query --file my.rq --format csv --timeout 5
                   hipkg query knowledge/contraindications --endpoint http://127.0.0.1:7878/query
 

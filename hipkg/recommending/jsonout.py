@@ -36,13 +36,19 @@ class LineWriter:
         return hit[1]
 
     def _option(self, o: OptionResult) -> str:
+        """An option's text, kept by identity like a reason's (the recommender shares equal options across answers)."""
         if not o.reasons:
             return self._text(o)
+        hit = self._texts.get(id(o))
+        if hit is not None and hit[0] is o:
+            return hit[1]
         head = self._heads.get(o.id)
         if head is None:
             fields = {k: v for k, v in o.to_json().items() if k not in ("status", "reasons")}
             head = self._heads[o.id] = json.dumps(fields)[:-1]  # the object without its closing brace
-        return f"{head}, \"status\": {json.dumps(o.status)}, \"reasons\": [{', '.join(map(self._text, o.reasons))}]}}"
+        text = f"{head}, \"status\": {json.dumps(o.status)}, \"reasons\": [{', '.join(map(self._text, o.reasons))}]}}"
+        self._texts[id(o)] = (o, text)
+        return text
 
     def members(self, r: Recommendation) -> str:
         """The answer's members, without the enclosing braces."""

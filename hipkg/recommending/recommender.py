@@ -1,8 +1,10 @@
-"""Which options fit a situation, and why: the Recommender holds situations in the store for the queries of
-queries/recommend/, joins what they return and assembles the answers. No clinical rule lives here.
+"""Which options fit a situation, and why: the Recommender binds situations' values to the queries of
+queries/recommend/ (holding situations with dated events in the store), joins what they return and assembles the
+answers. No clinical rule lives here.
 
-Per batch of situations three queries run: recommend/reached (codes -> concepts), recommend/triggered (concepts ->
-rules) and recommend/status (rules and goal -> option status). Read once per graph: recommend/options,
+Per batch of situations: recommend/reached (codes not seen before -> concepts), recommend/triggered (concepts ->
+rules) and recommend/status (rules and goal -> option status, for rule sets not seen before); recommend/observed,
+recommend/windows and recommend/checks where a situation has something they read. Read once per graph: recommend/options,
 recommend/citations, recommend/effects (how a rule concerns an option) and recommend/advice. A case's reasons and
 advice are its triggered rules and reached concepts joined with those tables.
 """
@@ -51,16 +53,22 @@ class Recommender:
 
     #: How many (goal, triggered rules) pairs the status memo keeps before it starts again.
     STATUS_MEMO = 50_000
+    #: How many codes the code memo keeps (what each reaches: a few concepts).
+    CODE_MEMO = 100_000
     #: How many option sets the options memo keeps (each is a tuple of shared objects).
     OPTIONS_MEMO = 20_000
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self.vocabulary = store.vocabulary
+        self.codes: Memo[str, tuple[tuple[URIRef, str, URIRef], ...]] = Memo(self.CODE_MEMO)
         self.statuses: Memo[tuple[URIRef, frozenset[URIRef], frozenset[URIRef]], dict[str, str]] = Memo(self.STATUS_MEMO)
         self.checks: Memo[tuple[frozenset[Any], ...], tuple[tuple[URIRef, URIRef, str], ...]] = Memo(self.STATUS_MEMO)
         self._assumed: Memo[tuple[Fired, Open, frozenset[URIRef]], tuple[Listed, ...]] = Memo(self.OPTIONS_MEMO)
         self.option_sets: Memo[tuple[URIRef, Fired, Open], tuple[tuple[OptionResult, ...], tuple[Listed, ...], tuple[Listed, ...]]] = Memo(self.OPTIONS_MEMO)
+        self._standing_by_goal: dict[URIRef, tuple[dict[str, tuple[tuple[tuple[int, str, str], Reason], ...]], dict[str, OptionResult]]] = {}
+        self._options: Memo[tuple[str, str, tuple[int, ...]], OptionResult] = Memo(self.CODE_MEMO)  # equal options shared
+        self._concerned: Memo[tuple[URIRef, URIRef, str, URIRef | None], tuple[tuple[str, tuple[tuple[int, str, str], Reason]], ...]] = Memo(self.CODE_MEMO)
         self._reasons: dict[tuple[str, URIRef, str, URIRef | None], tuple[tuple[int, str, str], Reason]] = {}  # interned, with sort keys
 
     # ------------------------------------------------------------------ situation-independent tables
@@ -126,14 +134,18 @@ class Recommender:
     def recommend_many(self, situations: Sequence[Situation]) -> list[Recommendation]:
         """Answer many situations with one run of each per-situation query (set-based, not one query per situation).
 
-        The situations are loaded into the store (hipkg:Situation nodes with IRIs unique to this call) for as long as
-        the queries run, so that the same queries answer situations a server already holds (recommend_stored)."""
+        Situations with dated events (observations, procedures) are loaded into the store (hipkg:Situation nodes with
+        IRIs unique to this call) for as long as the queries run, so that recommend/observed and recommend/windows read
+        them as they read situations a server already holds (recommend_stored); every other query takes its values bound."""
         if not situations:
             return []
         batch = uuid.uuid4().hex
         cases = [URIRef(f"urn:hipkg:situation:{batch}:{i}") for i in range(len(situations))]
         purposes = self.vocabulary.purposes
-        triples = [t for case, s in zip(cases, situations) for t in s.triples(case, purposes[s.goal], self.vocabulary)]
+        triples = [t for case, s in zip(cases, situations) if s.observations or s.procedures
+                   for t in s.triples(case, purposes[s.goal], self.vocabulary)]
+        if not triples:
+            return self.answer(dict(zip(cases, situations)))
         with self.store.engine.hold(triples):
             return self.answer(dict(zip(cases, situations)))
 
@@ -227,21 +239,39 @@ class Recommender:
         return tuple(out)
 
     def reach(self, situations: dict[URIRef, Situation]) -> Reached:
-        """recommend/reached: which concepts each case's codes reach. Candidates (a code and its ICD-10-CM ancestors)
-        are bound as IRIs, so each is an index lookup."""
-        given = {c.curie for s in situations.values()
-                 for c in (*s.findings, *s.suspected, *s.absent, *s.allergies, *s.medications, *(p.code for p in s.procedures))}
-        expand = self.store.mapping_set.expand
-        rows = self.store.query("recommend/reached", cases=list(situations),
-                                candidates=[(code, expand(c)) for code in sorted(given) for c in candidates(code)]).rows
+        """recommend/reached for the codes not seen before, then each case's codes joined with what they reach.
+
+        What a code reaches depends only on the graph, so it is asked once per code and process (the code memo): a
+        batch's codes repeat far more than its situations do. Candidates (a code and its ICD-10-CM ancestors) are bound
+        as IRIs, so each is an index lookup."""
+        fields = [(case, (("findings", s.findings), ("suspected", s.suspected), ("absent", s.absent), ("medications", s.medications),
+                          ("procedures", tuple(p.code for p in s.procedures)), ("allergies", s.allergies)))
+                  for case, s in situations.items()]
+        known = {c.curie: None for _, given in fields for _, codes in given for c in codes}
+        known = {code: self.codes.get(code) for code in known}
+        unseen = sorted(code for code, hits in known.items() if hits is None)
+        if unseen:
+            expand = self.store.mapping_set.expand
+            # The candidates name the codes too; binding both (one VALUES each) made Oxigraph take 9 s for 700 codes.
+            rows = self.store.query("recommend/reached", candidates=[(code, expand(c)) for code in unseen for c in candidates(code)]).rows
+            found: dict[str, list[tuple[URIRef, str, URIRef]]] = {code: [] for code in unseen}
+            for code, concept, label, via in rows:
+                found[str(code)].append((concept, str(label), via))
+            for code, hits in found.items():
+                known[code] = self.codes.put(code, tuple(hits))
         reached = Reached({}, {}, {}, {}, {})
         rows_of = {"findings": reached.findings, "suspected": reached.suspected, "absent": reached.absent,
                    "medications": reached.findings, "allergies": reached.allergies,  # a current medication counts as a finding
                    "procedures": {}}  # a procedure's code is named; what its date means is recommend/windows
-        for case, codes_of, code, concept, label, via in rows:
-            if concept == via:
-                reached.named.setdefault(case, {}).setdefault(str(code), set()).add((curie(concept), str(label)))
-            rows_of[str(codes_of)][(case, code, via)] = None
+        for case, given in fields:
+            for field, codes in given:
+                into = rows_of[field]
+                for c in codes:
+                    code = Literal(c.curie)
+                    for concept, label, via in known[c.curie]:
+                        if concept == via:
+                            reached.named.setdefault(case, {}).setdefault(c.curie, set()).add((curie(concept), label))
+                        into[(case, code, via)] = None
         return reached
 
     def observe(self, situations: dict[URIRef, Situation], reached: Reached) -> None:
@@ -374,22 +404,64 @@ class Recommender:
         rule, trigger); Reason objects are interned across cases."""
         concerned: dict[str, list[tuple[tuple[int, str, str], Reason]]] = {}
         for rule, because in fired:
-            for option, kind in self.effects.get((rule, goal), ()):
-                concerned.setdefault(option, []).append(self._reason(kind, rule, because))
+            if because != ALWAYS:  # the standing rules' reasons come from _standing, made once per goal
+                for option, entry in self._concerns(goal, rule, because, None):
+                    concerned.setdefault(option, []).append(entry)
         for check, rule, because in opened:
-            for option, kind in self.effects.get((rule, goal), ()):
-                if kind != "indication":  # a check asks about the options its rule would rule out (check) or caution
-                    concerned.setdefault(option, []).append(self._reason("check" if kind == "contraindication" else kind, check, because, rule))
+            for option, entry in self._concerns(goal, rule, because, check):
+                concerned.setdefault(option, []).append(entry)
+        standing, standing_only = self._standing(goal)
         by_status: dict[str, list[OptionResult]] = {name: [] for name in self.vocabulary.status_order}
+        not_indicated = self.vocabulary.not_indicated
         for fields, unconcerned in self.described:
             found = concerned.get(fields[0])
             if found is None:
-                by_status[unconcerned.status].append(unconcerned)
-            else:
-                found.sort()
-                option_status = status[fields[0]]
-                by_status[option_status].append(OptionResult(*fields, option_status, tuple([r for _, r in found])))
+                made = standing_only.get(fields[0], unconcerned)
+                if made.status == status.get(fields[0], not_indicated):
+                    by_status[made.status].append(made)
+                    continue
+                found = []
+            found += standing.get(fields[0], ())
+            found.sort()
+            option_status = status.get(fields[0], not_indicated)
+            reasons = tuple([r for _, r in found])
+            key = (fields[0], option_status, tuple(map(id, reasons)))  # reasons are interned for good (self._reasons)
+            made = self._options.get(key)
+            if made is None:
+                made = self._options.put(key, OptionResult(*fields, option_status, reasons))
+            by_status[option_status].append(made)
         return tuple(o for group in by_status.values() for o in group)
+
+    def _standing(self, goal: URIRef) -> tuple[dict[str, tuple[tuple[tuple[int, str, str], Reason], ...]], dict[str, OptionResult]]:
+        """The reasons every case has from the standing rules (recommend/standing), by option; and, for the options
+        only they concern, the whole result (not indicated: a standing rule indicates nothing), shared by every answer.
+        Made once per goal."""
+        made = self._standing_by_goal.get(goal)
+        if made is not None:
+            return made
+        standing: dict[str, list[tuple[tuple[int, str, str], Reason]]] = {}
+        for rule in self.standing:
+            for option, entry in self._concerns(goal, rule, ALWAYS, None):
+                standing.setdefault(option, []).append(entry)
+        only = {fields[0]: OptionResult(*fields, self.vocabulary.not_indicated, tuple(r for _, r in sorted(standing[fields[0]])))
+                for fields, _ in self.described if fields[0] in standing}
+        made = self._standing_by_goal[goal] = ({option: tuple(entries) for option, entries in standing.items()}, only)
+        return made
+
+    def _concerns(self, goal: URIRef, rule: URIRef, because: str, check: URIRef | None) -> tuple[tuple[str, tuple[tuple[int, str, str], Reason]], ...]:
+        """(option, reason with its sort key) for every option a triggered rule concerns, or (``check`` given) that an
+        open check asking about the rule concerns: the options it would rule out (kind check) or caution (kind caution).
+        Kept per (goal, rule, trigger, check), since a batch's cases share most of them."""
+        key = (goal, rule, because, check)
+        found = self._concerned.get(key)
+        if found is None:
+            if check is None:
+                found = tuple((option, self._reason(kind, rule, because)) for option, kind in self.effects.get((rule, goal), ()))
+            else:
+                found = tuple((option, self._reason("check" if kind == "contraindication" else kind, check, because, rule))
+                              for option, kind in self.effects.get((rule, goal), ()) if kind != "indication")
+            self._concerned.put(key, found)
+        return found
 
     def _reason(self, kind: str, statement: URIRef, because: str, rule: URIRef | None = None) -> tuple[tuple[int, str, str], Reason]:
         """A rule's reason, or (``rule`` given) a check's, of kind check, or caution when the rule it asks about is one:
