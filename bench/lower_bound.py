@@ -54,6 +54,10 @@ class Rules:
         self.triggered_by_allergy: dict[str, set[str]] = defaultdict(set)
         for rule, via in pairs(HIPKG + "triggeredByAllergyTo"):
             self.triggered_by_allergy[via].add(rule)
+        self.members: dict[str, set[str]] = defaultdict(set)  # category -> its agents (hipkg:inCategory)
+        for agent, category in pairs(HIPKG + "inCategory"):
+            self.members[category].add(agent)
+        self.rule_triggers = multi(HIPKG + "triggeredBy")  # rule -> the conditions that trigger it
         self.requires_also = multi(HIPKG + "requiresAlso")
         self.applies_to = multi(HIPKG + "appliesToOption")
         self.purpose = multi(HIPKG + "purpose")
@@ -87,14 +91,14 @@ class Rules:
                           "indication": rank[HIPKG + "StatusFits"], "check": rank[HIPKG + "StatusCheck"]}
         self.not_indicated = self.slug_of_rank[max(rank.values())]
 
-    def _reached(self, codes: Iterable[Any]) -> list[tuple[str, str]]:
-        """(code as given, concept reached) for every code: recommend/reached.rq."""
+    def _reached(self, codes: Iterable[Any], named: bool = False) -> list[tuple[str, str]]:
+        """(code as given, concept reached) for every code: recommend/reached.rq; ``named``: only the concepts it names."""
         out = []
         for code in codes:
             for iri in _iris(code.curie):
                 for concept in (self.concepts_of.get(iri, set()) | {iri}):
                     if concept in self.labelled:
-                        for via in self.within.get(concept, ()):
+                        for via in ((concept,) if named else self.within.get(concept, ())):
                             out.append((code.curie, via))
         return out
 
@@ -104,7 +108,7 @@ class Rules:
         findings = self._reached(situation.findings) + self._reached(getattr(situation, "medications", ()))
         suspected = self._reached(getattr(situation, "suspected", ()))
         absent = self._reached(getattr(situation, "absent", ()))
-        allergies = self._reached(situation.allergies)
+        allergies = self._reached(situation.allergies, named=True)
         reached = {via for _, via in findings}
         reached.update(via for _, via in suspected)
         triggered = set()
@@ -115,9 +119,14 @@ class Rules:
             for rule in self.triggered_by.get(via, ()):
                 if rule in self.fires_on_suspicion or self.severity.get(rule) == CAUTION:
                     triggered.add((rule, f"suspected {given}"))
-        for given, via in allergies:
-            for rule in self.triggered_by_allergy.get(via, ()):
-                triggered.add((rule, f"allergy {given}"))
+        agent_allergies = []  # (rule, allergy): an allergy to one agent of a category with other agents asks (checks.rq)
+        for given, named in allergies:
+            for via in self.within.get(named, ()):
+                for rule in self.triggered_by_allergy.get(via, ()):
+                    if via == named or not self.members.get(via, set()) - {named}:
+                        triggered.add((rule, f"allergy {given}"))
+                    else:
+                        agent_allergies.append((rule, f"allergy {given}"))
         triggered = {(r, b) for r, b in triggered if r not in self.requires_also or self.requires_also[r] & reached}
         triggered.update((rule, "always") for rule in self.standing)
         fired = {r for r, _ in triggered}
@@ -137,6 +146,10 @@ class Rules:
             for rule in self.triggered_by.get(via, ()):
                 if self.severity.get(rule) == AVOID and rule not in self.fires_on_suspicion and rule not in fired:
                     opened.add((SUSPECTED_CHECK, rule, f"suspected {given}"))
+        everything = reached | {v for _, v in absent}
+        for rule, because in agent_allergies:
+            if rule not in fired and not self.rule_triggers.get(rule, set()) & everything:
+                opened.add((ALLERGY_CHECK, rule, because))
         reasons = set()
         for rule, because in triggered:
             severity = self.severity.get(rule)
@@ -178,6 +191,7 @@ class Evaluated(NamedTuple):
 AVOID = HIPKG + "Avoid"
 CAUTION = HIPKG + "Caution"
 SUSPECTED_CHECK = HIPKG + "CheckSuspectedTrigger"
+ALLERGY_CHECK = HIPKG + "CheckAllergyOtherAgent"
 
 
 # ---------------------------------------------------------------------------------------------- the lower-bound process

@@ -42,7 +42,7 @@ class Reached(NamedTuple):
     findings: dict[tuple[URIRef, Literal, URIRef], None]  # confirmed: (case, code, concept reached), in order
     suspected: dict[tuple[URIRef, Literal, URIRef], None]
     absent: dict[tuple[URIRef, Literal, URIRef], None]
-    allergies: dict[tuple[URIRef, Literal, URIRef], None]
+    allergies: dict[tuple[URIRef, Literal, URIRef], None]  # (case, code, concept it names): the queries take what is within
 
 
 class Recommender:
@@ -271,7 +271,8 @@ class Recommender:
                     for concept, label, via in known[c.curie]:
                         if concept == via:
                             reached.named.setdefault(case, {}).setdefault(c.curie, set()).add((curie(concept), label))
-                        into[(case, code, via)] = None
+                        if concept == via or field != "allergies":
+                            into[(case, code, via)] = None
         return reached
 
     def observe(self, situations: dict[URIRef, Situation], reached: Reached) -> None:
@@ -323,8 +324,9 @@ class Recommender:
 
     @functools.cached_property
     def check_terms(self) -> dict[str, frozenset[URIRef]]:
-        """Role (raises, answers, asks) -> every concept or rule in that role of some check (recommend/check-raisers)."""
-        out: dict[str, set[URIRef]] = {"raises": set(), "answers": set(), "asks": set()}
+        """Role (raises, raises-allergy, answers, asks) -> every concept or rule in that role of some check
+        (recommend/check-raisers)."""
+        out: dict[str, set[URIRef]] = {"raises": set(), "raises-allergy": set(), "answers": set(), "asks": set()}
         for _, role, term in self.store.query("recommend/check-raisers").rows:
             out[str(role)].add(term)
         return {role: frozenset(terms) for role, terms in out.items()}
@@ -339,7 +341,7 @@ class Recommender:
         rows_of: dict[URIRef, dict[str, set[Any]]] = {}
 
         def add(case: URIRef, part: str, item: Any) -> None:
-            rows_of.setdefault(case, {"raised": set(), "answered": set(), "suspected": set(), "fired": set()})[part].add(item)
+            rows_of.setdefault(case, {"raised": set(), "answered": set(), "suspected": set(), "allergies": set(), "fired": set()})[part].add(item)
 
         for case, because, via in reached.findings:
             if via in terms["raises"]:
@@ -348,7 +350,10 @@ class Recommender:
             add(case, "suspected", (because, via))
             if via in terms["raises"]:
                 add(case, "raised", (because, via))
-        asking = [case for case in rows_of if rows_of[case]["raised"] or rows_of[case]["suspected"]]
+        for case, because, named in reached.allergies:
+            if named in terms["raises-allergy"]:
+                add(case, "allergies", (because, named))
+        asking = [case for case in rows_of if rows_of[case]["raised"] or rows_of[case]["suspected"] or rows_of[case]["allergies"]]
         if not asking:
             return []
         for case, _, via in (*reached.findings, *reached.suspected, *reached.absent):
@@ -357,7 +362,8 @@ class Recommender:
         for case, rule, _ in triggered:
             if case in rows_of and (rule in terms["asks"] or rows_of[case]["suspected"]):
                 add(case, "fired", rule)
-        profile = {case: tuple(frozenset(rows_of[case][part]) for part in ("raised", "answered", "suspected", "fired")) for case in asking}
+        profile = {case: tuple(frozenset(rows_of[case][part]) for part in ("raised", "answered", "suspected", "allergies", "fired"))
+                   for case in asking}
         known = {p: found for p in set(profile.values()) if (found := self.checks.get(p)) is not None}
         unseen = {case: p for case, p in profile.items() if p not in known}
         if unseen:
@@ -370,6 +376,7 @@ class Recommender:
                 raised=[(case, because, via) for case in cases for because, via in rows_of[case]["raised"]],
                 answered=[(case, via) for case in cases for via in rows_of[case]["answered"]],
                 suspected=[(case, because, via) for case in cases for because, via in rows_of[case]["suspected"]],
+                allergies=[(case, because, named) for case in cases for because, named in rows_of[case]["allergies"]],
                 fired=[(case, rule) for case in cases for rule in rows_of[case]["fired"]],
             ).rows
             found: dict[URIRef, set[tuple[URIRef, URIRef, str]]] = {case: set() for case in cases}
