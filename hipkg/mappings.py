@@ -18,6 +18,8 @@ NO_TERM_FOUND = "sssom:NoTermFound"
 #: SKOS mapping predicates through which a patient's code reaches a concept: the code means
 #: the same (exact/close) or something narrower (narrowMatch: the object is narrower).
 MATCHING_PREDICATES = ("skos:exactMatch", "skos:closeMatch", "skos:narrowMatch")
+#: Every SKOS mapping predicate, in SKOS's order of closeness (the CSV export's code columns).
+MAPPING_PREDICATES = (*MATCHING_PREDICATES, "skos:broadMatch", "skos:relatedMatch")
 
 
 @dataclass(frozen=True)

@@ -154,10 +154,12 @@ def load_nodelink(path: Path) -> nx.Graph:
 
 def check_csv(kg, path: Path) -> None:
     rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
-    assert list(rows[0]) == ["id", "type", "label", "definition", "synonyms", "codes"]
+    columns = {"exact_match": "skos:exactMatch", "close_match": "skos:closeMatch", "narrow_match": "skos:narrowMatch",
+               "broad_match": "skos:broadMatch", "related_match": "skos:relatedMatch"}
+    assert list(rows[0]) == ["id", "type", "label", "definition", "synonyms", *columns]
     assert [r["id"] for r in rows] == [curie(c) for c in concepts(kg)]
-    codes = {(r["id"], c) for r in rows for c in r["codes"].split("|") if c}
-    assert codes == {(s, o) for s, _, o in code_rows(kg)}
+    codes = {(r["id"], p, c) for r in rows for column, p in columns.items() for c in r[column].split("|") if c}
+    assert codes == code_rows(kg)  # each code under the predicate the mapping table gives it
     assert any("|" in r["synonyms"] for r in rows)
 
 

@@ -33,7 +33,7 @@ EXPORTERS: dict[str, Exporter] = {
     "fhir": Exporter("fhir", "export", "FHIR R4 JSON Bundle: CodeSystem, ConceptMaps per target system, trigger ValueSets", False),
     "graphml": Exporter("graphml", "export", "GraphML of the concept graph (networkx), edges labelled with predicate CURIEs", True),
     "nodelink": Exporter("nodelink", "export", "networkx node-link JSON of the concept graph", False),
-    "csv": Exporter("csv_table", "export", "CSV, one row per concept: id, type, label, definition, synonyms, codes", False),
+    "csv": Exporter("csv_table", "export", "CSV, one row per concept: id, type, label, definition, synonyms, codes in one column per SKOS mapping predicate", False),
 }
 
 
