@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator, NamedTuple
 from rdflib import URIRef
 
 from hipkg import situations
-from hipkg.errors import HipkgError, InputError
+from hipkg.errors import HipkgError, InputError, InvalidSituation
 from hipkg.recommending import LineWriter, Recommender, error_line
 from hipkg.store import Store, bundled_nquads, read_mappings
 from hipkg.vocabulary import Vocabulary
@@ -58,36 +58,78 @@ class Answered(NamedTuple):
     spooled: str | None = None  # the file holding the JSON lines instead, written by a worker
 
 
-def read_lines(path: str) -> Iterator[tuple[int, Any]]:
-    """(line number, situation as dict or the raw text) for every non-empty line of a .jsonl or .csv batch."""
+class Unreadable(NamedTuple):
+    """A batch line that is no situation before it is even parsed (not UTF-8, blank, too long): it is answered with an
+    error record in its place, like any bad situation."""
+
+    problem: str
+
+
+#: The longest line a JSON-lines batch reads as one situation (the --max-line-bytes default): 1 MiB.
+MAX_LINE_BYTES = 1 << 20
+
+
+def read_lines(path: str, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int, Any]]:
+    """(line number, situation as dict, raw text, or Unreadable) for every line of a .jsonl or .csv batch.
+
+    A JSON-lines batch is read as bytes and split at "\\n" only (a "\\r" before it is dropped), so that every line,
+    whatever its bytes, gets a number and exactly one record: a line that is not UTF-8, blank or longer than
+    ``max_line_bytes`` comes back as Unreadable, and the next line keeps its own number."""
+    if path.lower().endswith(".csv"):
+        yield from _csv_lines(path)
+        return
+    try:
+        stream = sys.stdin.buffer if path == "-" else open(path, "rb")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read batch file ({exc.strerror})") from exc
+    with stream:
+        number = 0
+        while True:
+            line = stream.readline(max_line_bytes + 2)
+            if not line:
+                return
+            number += 1
+            if not line.endswith(b"\n") and len(line) > max_line_bytes:
+                while line and not line.endswith(b"\n"):  # skip the rest of the long line, keeping memory bounded
+                    line = stream.readline(max_line_bytes)
+                yield number, Unreadable(f"line longer than {max_line_bytes:,} bytes (--max-line-bytes)")
+                continue
+            line = line[:-1] if line.endswith(b"\n") else line
+            line = line[:-1] if line.endswith(b"\r") else line
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield number, Unreadable(f"not valid UTF-8 (byte {exc.start + 1} of the line)")
+                continue
+            yield number, (text if text.strip() else Unreadable("blank line; expected one JSON situation per line"))
+
+
+def _csv_lines(path: str) -> Iterator[tuple[int, Any]]:
     try:
         stream = sys.stdin if path == "-" else open(path, encoding="utf-8", newline="")
     except OSError as exc:
         raise InputError(f"{path}: cannot read batch file ({exc.strerror})") from exc
     with stream:
-        if path.lower().endswith(".csv"):
-            reader = csv.DictReader(stream)
-            missing = {"findings"} - set(reader.fieldnames or ())
-            if missing:
-                raise InputError(f"{path}: CSV header must name a 'findings' column (and optionally 'allergies', 'goal'); got {reader.fieldnames}")
-            for row in reader:
-                data: dict[str, object] = {"findings": (row.get("findings") or "").replace(";", " ").split()}
-                if (row.get("allergies") or "").strip():
-                    data["allergies"] = row["allergies"].replace(";", " ").split()
-                if (row.get("goal") or "").strip():
-                    data["goal"] = row["goal"].strip()
-                extra = sorted(k for k in row if k not in ("findings", "allergies", "goal"))
-                if extra:
-                    data[extra[0]] = row[extra[0]]  # reported as an unknown key, like in JSON
-                yield reader.line_num, data
-        else:
-            for number, line in enumerate(stream, start=1):
-                if line.strip():
-                    yield number, line
+        reader = csv.DictReader(stream)
+        missing = {"findings"} - set(reader.fieldnames or ())
+        if missing:
+            raise InputError(f"{path}: CSV header must name a 'findings' column (and optionally 'allergies', 'goal'); got {reader.fieldnames}")
+        for row in reader:
+            data: dict[str, object] = {"findings": (row.get("findings") or "").replace(";", " ").split()}
+            if (row.get("allergies") or "").strip():
+                data["allergies"] = row["allergies"].replace(";", " ").split()
+            if (row.get("goal") or "").strip():
+                data["goal"] = row["goal"].strip()
+            extra = sorted(k for k in row if k not in ("findings", "allergies", "goal"))
+            if extra:
+                data[extra[0]] = row[extra[0]]  # reported as an unknown key, like in JSON
+            yield reader.line_num, data
 
 
 def parse_line(vocabulary: Vocabulary, raw: Any, where: str) -> "Situation":
-    """One situation of a batch file (JSON text or a CSV row as a dict), or an InputError naming ``where``."""
+    """One situation of a batch file (JSON text, a CSV row as a dict, or Unreadable), or an InputError naming ``where``."""
+    if isinstance(raw, Unreadable):
+        raise InvalidSituation(f"{where}: {raw.problem}", raw.problem)
     return situations.from_json(vocabulary, raw, where) if isinstance(raw, str) else situations.from_dict(vocabulary, raw, where)
 
 

@@ -59,6 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--jobs", type=positive(int, "a whole number of processes"), default=min(os.cpu_count() or 1, 4), metavar="N",
                    help="--batch and --stored: worker processes once there is more than one chunk (default: the number of CPUs, "
                    "at most 4; 1 answers everything in this process)")
+    p.add_argument("--max-line-bytes", type=positive(int, "a whole number of bytes"), default=None, metavar="N",
+                   help="--batch of JSON lines: a longer line is answered with an error record, not read (default: 1048576, 1 MiB)")
     p.add_argument("--on-error", choices=("fail", "skip"), default="fail",
                    help="--batch and --stored: on a bad situation, stop with exit 2 after the answers before it (fail, default), or "
                    "write {\"line\": N, \"error\": ...} ({\"case\": IRI, ...} with --stored) in its place and go on (skip)")
@@ -102,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _batch(kg: "KnowledgeGraph", args: argparse.Namespace) -> int:
     """Stream answers in input order, a chunk per query run; the chunks run in worker processes when there are several."""
-    from hipkg.batch import Answered, Batch, read_lines  # the batch machinery is imported only for a batch (start-up time)
+    from hipkg.batch import MAX_LINE_BYTES, Answered, Batch, read_lines  # the batch machinery is imported only for a batch (start-up time)
 
     progress = sys.stderr.isatty()
     done = 0
@@ -126,7 +128,7 @@ def _batch(kg: "KnowledgeGraph", args: argparse.Namespace) -> int:
             for case in kg.recommender.stored_cases():
                 batch.add_case(str(case))
         else:
-            for number, raw in read_lines(args.batch):
+            for number, raw in read_lines(args.batch, args.max_line_bytes or MAX_LINE_BYTES):
                 batch.add_line(number, raw)
         batch.close()
     except BaseException:
