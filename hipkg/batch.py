@@ -16,6 +16,7 @@ import io
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections import deque
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator, NamedTuple
 from rdflib import URIRef
 
 from hipkg import situations
-from hipkg.errors import HipkgError, InputError, InvalidSituation
+from hipkg.errors import HipkgError, InputError, Interrupted, InvalidSituation
 from hipkg.recommending import LineWriter, Recommender, error_line
 from hipkg.store import Store, bundled_nquads, read_mappings
 from hipkg.vocabulary import Vocabulary
@@ -49,6 +50,11 @@ class Chunk:
 
     def __len__(self) -> int:
         return len(self.lines) + len(self.cases)
+
+    @property
+    def last_line(self) -> int:
+        """The number of the chunk's last input line (0 for cases held in a store)."""
+        return self.lines[-1][0] if self.lines else 0
 
 
 class Answered(NamedTuple):
@@ -190,6 +196,7 @@ _worker: Recommender | None = None
 
 def _start_worker(engine: str, endpoint: str | None, update_endpoint: str | None) -> None:
     global _worker
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent stops the workers
     mapping_set = read_mappings()
     _worker = Recommender(Store(bundled_nquads(mapping_set), mapping_set, engine, endpoint, update_endpoint))
     gc.freeze()  # the graph stays for the life of the worker: later collections need not walk it
@@ -238,9 +245,12 @@ class Batch:
         self.pending: list[Any] = []
         self.stored = False
         self.held: Chunk | None = None  # the first chunk, kept until a second one says workers are worth it
-        self.running: deque[tuple[Future[Answered], int]] = deque()
+        self.running: deque[tuple[Future[Answered], Chunk]] = deque()
         self.pool: ProcessPoolExecutor | None = None
         self.spool: str | None = None
+        self.last_line = 0  # the last input line whose record is written
+        self._writing = False  # a chunk's records are being written: a signal waits (interrupt)
+        self._pending: int | None = None
 
     def add_line(self, number: int, raw: Any) -> None:
         self._add((number, raw))
@@ -265,7 +275,7 @@ class Batch:
                 self._submit(self._take())
             if self.held is not None:  # only ever one chunk: answer it here
                 held, self.held = self.held, None
-                self._emit(answer_chunk(self.recommender, held), len(held))
+                self._emit(answer_chunk(self.recommender, held), held)
             self._drain(0)
         finally:
             self.abort()
@@ -280,16 +290,33 @@ class Batch:
             shutil.rmtree(self.spool, ignore_errors=True)
             self.spool = None
 
-    def _emit(self, answered: Answered, size: int) -> None:
-        if answered.spooled:
-            _copy(answered.spooled, self.out)
-        else:
-            self.out.write(answered.data)
-        self.report(answered, size)
+    def interrupt(self, signum: int, _frame: object = None) -> None:
+        """A signal handler (SIGTERM, SIGINT): stop now with Interrupted, or, while a chunk's records are being
+        written, once they are out, so that the output holds whole lines only."""
+        if self._writing:
+            self._pending = signum
+            return
+        raise Interrupted(signum, signal.Signals(signum).name, self.last_line)
+
+    def _emit(self, answered: Answered, chunk: Chunk) -> None:
+        self._writing = True
+        try:
+            if answered.spooled:
+                _copy(answered.spooled, self.out)
+            else:
+                self.out.write(answered.data)
+            self.out.flush()
+            if answered.failed is None:
+                self.last_line = chunk.last_line
+        finally:
+            self._writing = False
+        if self._pending is not None:
+            self.interrupt(self._pending)
+        self.report(answered, len(chunk))
 
     def _submit(self, chunk: Chunk) -> None:
         if self.jobs <= 1:
-            self._emit(answer_chunk(self.recommender, chunk), len(chunk))
+            self._emit(answer_chunk(self.recommender, chunk), chunk)
             return
         if self.pool is None and self.held is None:
             self.held = chunk
@@ -303,17 +330,17 @@ class Batch:
             self.pool = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_start_worker,
                                             initargs=(engine, store.endpoint, store.update_endpoint))
             held, self.held = self.held, None
-            self.running.append((self.pool.submit(_work, held, self.spool), len(held)))
-        self.running.append((self.pool.submit(_work, chunk, self.spool), len(chunk)))
+            self.running.append((self.pool.submit(_work, held, self.spool), held))
+        self.running.append((self.pool.submit(_work, chunk, self.spool), chunk))
         self._drain(2 * self.jobs)
 
     def _drain(self, keep: int) -> None:
         """Write finished chunks in order, waiting while more than ``keep`` are in flight (bounds memory and spool)."""
         while self.running and (len(self.running) > keep or self.running[0][0].done()):
-            future, size = self.running.popleft()
+            future, chunk = self.running.popleft()
             try:
                 answered = future.result()
             except BrokenProcessPool as exc:
                 raise HipkgError(f"a batch worker process ended unexpectedly ({exc}); the answers before its chunk were "
                                  "written. Run again with --jobs 1 to answer in one process") from None
-            self._emit(answered, size)
+            self._emit(answered, chunk)

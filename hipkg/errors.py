@@ -29,6 +29,18 @@ class HipkgError(Exception):
         return str(self)
 
 
+class Interrupted(HipkgError):
+    """A batch stopped by SIGTERM or SIGINT after writing whole lines only: ``signal`` names it, ``last_line`` is the
+    last input line whose record was written (0: none). Exit code 128 + the signal's number, as a shell reports it."""
+
+    def __init__(self, signal: int, name: str, last_line: int) -> None:
+        super().__init__(f"interrupted by {name}: the records of lines 1-{last_line} were written, whole; "
+                         f"continue with --start-line {last_line + 1}" if last_line else
+                         f"interrupted by {name} before any record was written")
+        self.signal, self.name, self.last_line = signal, name, last_line
+        self.exit_code = 128 + signal
+
+
 class InputError(HipkgError):
     """Bad input (unreadable file, malformed code, unknown key): exit code 2."""
 

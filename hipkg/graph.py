@@ -12,7 +12,7 @@ from hipkg import situations
 from hipkg.namespaces import HIPKG
 from hipkg.recommending import Recommendation, Recommender
 from hipkg.results import Result
-from hipkg.sparql import evaluate
+from hipkg.sparql import DEFAULT_TIMEOUT, evaluate, isolated
 from hipkg.store import Store, bundled_nquads, read_mappings
 from hipkg.validation import ValidationReport, run_shacl
 
@@ -28,16 +28,20 @@ class KnowledgeGraph(Store):
         """Holds the situation-independent tables and the memos; one per graph."""
         return Recommender(self)
 
-    def sparql(self, text: str, **bindings: Any) -> Result:
+    def sparql(self, text: str, *, timeout: float | None = DEFAULT_TIMEOUT, **bindings: Any) -> Result:
         """Run any SPARQL query of yours on the data graphs, on this graph's engine; ``bindings`` give single values to
         variables, as a trailing VALUES clause of validated terms (so they join the query's solutions).
 
         A binding that is an rdflib term is used as it is; a string that is an IRI in angle brackets, a full http(s)/urn
         IRI or a CURIE with a known prefix (hipkg:Corticosteroid) becomes an IRI; anything else becomes a literal.
-        The hipkg prefixes are predeclared. Updates, SERVICE and FROM are refused as in ``hipkg query``; unlike it, this
-        runs in-process with no timeout.
+        The hipkg prefixes are predeclared. Updates, SERVICE and FROM are refused as in ``hipkg query``. As there, the
+        evaluation runs in a child process stopped after ``timeout`` seconds (default 30; QueryTimeout), so that a
+        runaway query (a catastrophic regex, a cartesian product) cannot hang the caller; ``timeout=None`` runs it
+        in-process with no limit. On an endpoint the HTTP timeout and the server's own limit apply instead.
         """
-        return evaluate(self.engine, text, name="sparql", bindings=bindings)
+        if timeout is None or self.endpoint is not None:
+            return evaluate(self.engine, text, name="sparql", bindings=bindings)
+        return isolated(self.engine, text, timeout=timeout, limit=None, name="sparql", bindings=bindings)
 
     def validate(self, extra: Iterable[Graph] = (), validator: str = "auto") -> ValidationReport:
         """SHACL-validate the knowledge base (plus any extra graphs) without mutating anything.

@@ -34,6 +34,8 @@ _PARAM = re.compile(
     r"\[(?P<card>one|optional|many)(?:,\s*default=(?P<default>\S+))?\]\s*-\s*(?P<doc>.*)$"
 )
 _FIELD = re.compile(r"^#\s*(summary|description|example):\s?(.*)$")
+#: A codepoint escape as SPARQL 1.1 (19.2) lets a parser expand anywhere in a query, even inside a string.
+_CODEPOINT_ESCAPE = re.compile(r"\\[uU]")
 _IRI_FORBIDDEN = re.compile(r'[\s<>"{}|^`\\]')
 #: Matches nothing: stands in for an empty set, since an empty VALUES block breaks rdflib.
 NOTHING = URIRef("urn:hipkg:nothing")
@@ -151,16 +153,22 @@ def to_term(value: Any, kind: str, what: str) -> str:
         return f"<{iri}>"
     if isinstance(value, BNode):
         raise InputError(f"{what}: blank nodes cannot be bound")
-    if isinstance(value, Literal) and (value.language or value.datatype):
-        return value.n3()
-    return _string_term(str(value))
+    text = str(value)
+    if "\\" in text and _CODEPOINT_ESCAPE.search(text):
+        raise InputError(f"{what}: {shown(text)} holds a backslash followed by u or U, which a SPARQL parser may read as a "
+                         "codepoint escape before anything else (rdflib does), changing the value; write it another way")
+    if isinstance(value, Literal) and value.language:
+        return f"{_string_term(text)}@{value.language}"
+    if isinstance(value, Literal) and value.datatype:
+        return f"{_string_term(text)}^^{_iri_term(str(value.datatype), what)}"
+    return _string_term(text)
 
 
 @functools.lru_cache(maxsize=65536)
 def _string_term(text: str) -> str:
-    """A plain string literal. Escaping backslash, quote and line breaks is all SPARQL's STRING_LITERAL2 needs, and
-    much cheaper than rdflib's general serialiser on the hot path."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r") + '"'
+    """A plain string literal. Escaping backslash, quote, line breaks and tabs (rdflib's parser expands a raw tab into
+    spaces) is all SPARQL's STRING_LITERAL2 needs, and much cheaper than rdflib's general serialiser on the hot path."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t") + '"'
 
 
 @functools.lru_cache(maxsize=65536)

@@ -136,8 +136,15 @@ class Situation:
         return g
 
 
-def from_dict(vocabulary: Vocabulary, data: Any, where: str = "situation", max_codes: int | None = None) -> Situation:
-    """Check and normalise a situation; ``max_codes`` caps each code list (the server sets it)."""
+#: The most entries a situation's list (findings, allergies, medications, observations, procedures, injections) may
+#: hold, unless the caller says otherwise (``hipkg recommend --max-codes``; the server allows 50).
+MAX_ENTRIES = 1000
+#: The largest situation file ``read`` takes (``hipkg recommend --max-bytes``): 10 MiB.
+MAX_SITUATION_BYTES = 10 << 20
+
+
+def from_dict(vocabulary: Vocabulary, data: Any, where: str = "situation", max_codes: int = MAX_ENTRIES) -> Situation:
+    """Check and normalise a situation; ``max_codes`` caps each list (MAX_ENTRIES; the server sets fewer)."""
     if not isinstance(data, dict):
         raise InvalidSituation(f"{where}: expected a JSON object with keys {', '.join(KEYS)}, got {type(data).__name__}",
                                f"expected a JSON object with keys {', '.join(KEYS)}")
@@ -153,8 +160,9 @@ def from_dict(vocabulary: Vocabulary, data: Any, where: str = "situation", max_c
             need = "a non-empty list" if required else "a list"
             raise InvalidSituation(f"{where}: '{key}' must be {need} of codes such as \"{example}\" (got {shown(items)})",
                                    f"'{key}' must be {need} of codes such as \"{example}\"", field=key)
-        if max_codes is not None and len(items) > max_codes:
-            raise InvalidSituation(f"{where}: '{key}' has more than {max_codes} codes", f"'{key}' has more than {max_codes} codes", field=key)
+        if len(items) > max_codes:
+            raise InvalidSituation(f"{where}: '{key}' has {len(items):,} codes, more than the {max_codes:,} allowed (--max-codes)",
+                                   f"'{key}' has more than {max_codes} codes", field=key)
         lists[key] = [_item(vocabulary, item, prefixes, example, where, key, i, today) for i, item in enumerate(items)]
     observations = tuple(_observation(vocabulary, item, where, i, today) for i, item in enumerate(_list(data, "observations", where, max_codes)))
     procedures = tuple(_procedure(item, where, i, today) for i, item in enumerate(_list(data, "procedures", where, max_codes)))
@@ -183,12 +191,13 @@ def _refuse(where: str, field: str, index: int | None, problem: str, value: Any 
     return InvalidSituation(f"{where}: {place}{shown_value} is {problem}", f"{place} is {problem}", field=field, index=index, problem=problem)
 
 
-def _list(data: dict[str, Any], key: str, where: str, max_items: int | None) -> list[Any]:
+def _list(data: dict[str, Any], key: str, where: str, max_items: int) -> list[Any]:
     items = data.get(key, [])
     if not isinstance(items, list):
         raise InvalidSituation(f"{where}: '{key}' must be a list of objects (got {shown(items)})", f"'{key}' must be a list of objects", field=key)
-    if max_items is not None and len(items) > max_items:
-        raise InvalidSituation(f"{where}: '{key}' has more than {max_items} items", f"'{key}' has more than {max_items} items", field=key)
+    if len(items) > max_items:
+        raise InvalidSituation(f"{where}: '{key}' has {len(items):,} items, more than the {max_items:,} allowed (--max-codes)",
+                               f"'{key}' has more than {max_items} items", field=key)
     return items
 
 
@@ -303,7 +312,7 @@ def _unique(codes: Any) -> tuple[Code, ...]:
     return tuple(seen.values())
 
 
-def from_json(vocabulary: Vocabulary, text: str, where: str = "situation") -> Situation:
+def from_json(vocabulary: Vocabulary, text: str, where: str = "situation", max_codes: int = MAX_ENTRIES) -> Situation:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -312,7 +321,7 @@ def from_json(vocabulary: Vocabulary, text: str, where: str = "situation") -> Si
     except (ValueError, RecursionError) as exc:  # a number of thousands of digits, nesting past Python's depth
         problem = "a number too long to read" if isinstance(exc, ValueError) else "nested too deeply to read"
         raise InvalidSituation(f"{where}: not usable JSON: {problem}", f"not usable JSON: {problem}") from None
-    return from_dict(vocabulary, data, where)
+    return from_dict(vocabulary, data, where, max_codes)
 
 
 def from_graph(vocabulary: Vocabulary, graph: Graph, validate: Callable[[Graph], Any], where: str = "situation") -> Situation:
@@ -381,20 +390,27 @@ def _event_order(event: str) -> tuple[str, int]:
     return (head, int(number)) if number.isdigit() else (event, 0)
 
 
-def read(vocabulary: Vocabulary, path: str, validate: Callable[[Graph], Any], stdin_text: str | None = None) -> Situation:
-    """A situation from a .json or .ttl file, or '-' for standard input (JSON, or Turtle if it is not JSON)."""
+def read(vocabulary: Vocabulary, path: str, validate: Callable[[Graph], Any], stdin_text: str | None = None,
+         max_codes: int = MAX_ENTRIES, max_bytes: int = MAX_SITUATION_BYTES) -> Situation:
+    """A situation from a .json or .ttl file, or '-' for standard input (JSON, or Turtle if it is not JSON); a file
+    larger than ``max_bytes`` is refused before it is read."""
     if path == "-":
         text = stdin_text if stdin_text is not None else ""
+        if len(text) > max_bytes:
+            raise InputError(f"<stdin>: the situation is more than {max_bytes:,} bytes (--max-bytes)")
         if text.lstrip().startswith(("{", "[")):
-            return from_json(vocabulary, text, "<stdin>")
+            return from_json(vocabulary, text, "<stdin>", max_codes)
         return from_graph(vocabulary, parse_turtle(text, "<stdin>"), validate, "<stdin>")
     p = Path(path)
     try:
+        size = p.stat().st_size
+        if size > max_bytes:
+            raise InputError(f"{path}: the situation file is {size:,} bytes, more than the {max_bytes:,} allowed (--max-bytes)")
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read situation file ({getattr(exc, 'strerror', None) or exc})") from exc
     if p.suffix.lower() == ".json":
-        return from_json(vocabulary, text, path)
+        return from_json(vocabulary, text, path, max_codes)
     if p.suffix.lower() in (".ttl", ".turtle"):
         return from_graph(vocabulary, parse_turtle(text, path), validate, path)
     raise InputError(f"{path}: unknown situation format {p.suffix or '(no suffix)'!r}; expected .json or .ttl")

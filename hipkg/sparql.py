@@ -10,8 +10,12 @@ VALUES rows, and ``bindings`` of a query of yours become a trailing VALUES claus
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+import os
+import signal
+import threading
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 from rdflib import Literal, URIRef
 from rdflib.namespace import RDFS, SKOS
@@ -78,10 +82,14 @@ def _as_term(value: Any) -> Node:
 
 
 def isolated(engine: "Engine", text: str, *, timeout: float = DEFAULT_TIMEOUT, limit: int | None = DEFAULT_LIMIT,
-             allow_service: bool = False, name: str = "query") -> Result:
+             allow_service: bool = False, name: str = "query", bindings: Mapping[str, Any] | None = None) -> Result:
     """``evaluate`` in a forked child that is killed after ``timeout`` seconds (the child inherits the loaded engine).
     Where there is no fork (Windows), it runs here, without the deadline."""
-    check_query(text, allow_service, name)  # refuse before forking; the child checks again, cheaply
+    checked = check_query(text, allow_service, name)  # refuse before forking; the child checks again, cheaply
+    if bindings:
+        if checked.has_values:
+            raise InputError(f"{name}: the query ends with a VALUES clause already; bind the values there instead")
+        text = text + "\n" + values_clause(bindings)
     if "fork" not in multiprocessing.get_all_start_methods():
         return evaluate(engine, text, limit=limit, allow_service=allow_service, name=name)
     ctx = multiprocessing.get_context("fork")
@@ -89,6 +97,34 @@ def isolated(engine: "Engine", text: str, *, timeout: float = DEFAULT_TIMEOUT, l
     process = ctx.Process(target=_child, args=(engine, text, limit, allow_service, name, sender), daemon=True)
     process.start()
     sender.close()
+    with _child_killed_on_sigterm(process):
+        return _wait(process, receiver, timeout, name)
+
+
+@contextlib.contextmanager
+def _child_killed_on_sigterm(process: Any) -> Iterator[None]:
+    """While the child evaluates, SIGTERM first kills it, then goes on as it would have (the previous handler, or the
+    default: the process ends), so that no evaluation is left running at 100 % CPU after its parent."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum: int, _frame: object) -> None:
+        process.kill()
+        process.join(5)  # reaped here, not left a zombie for whoever adopts it
+        signal.signal(signum, previous)
+        os.kill(os.getpid(), signum)
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _wait(process: Any, receiver: Any, timeout: float, name: str) -> Result:
+    """The child's answer, or QueryTimeout after ``timeout`` seconds; the child is gone either way."""
     try:
         if not receiver.poll(timeout):
             raise QueryTimeout(name, timeout)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import textwrap
 from typing import TYPE_CHECKING
@@ -41,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
               hipkg recommend FILE --endpoint http://HOST:7878/query --update-endpoint http://HOST:7878/update
               hipkg recommend --stored --endpoint http://HOST:7878/query     (after 'hipkg push --situations FILE')
 
-            exit codes: 0 answered, 2 bad input (the message names the bad value; in a batch, after the answers before it)"""),
+            exit codes: 0 answered, 2 bad input (the message names the bad value; in a batch, after the answers before it),
+              130 or 143 a batch interrupted by SIGINT or SIGTERM (whole lines written; the message names the --start-line to continue from)"""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("file", nargs="?", metavar="FILE", help="situation file (.json or .ttl), or - for standard input")
@@ -59,8 +61,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--jobs", type=positive(int, "a whole number of processes"), default=min(os.cpu_count() or 1, 4), metavar="N",
                    help="--batch and --stored: worker processes once there is more than one chunk (default: the number of CPUs, "
                    "at most 4; 1 answers everything in this process)")
+    p.add_argument("--max-codes", type=positive(int, "a whole number"), default=None, metavar="N",
+                   help="FILE: the most entries a list of the situation (findings, allergies, observations, ...) may hold (default: 1,000)")
+    p.add_argument("--max-bytes", type=positive(int, "a whole number of bytes"), default=None, metavar="N",
+                   help="FILE: the largest situation file read (default: 10,485,760, 10 MiB)")
     p.add_argument("--max-line-bytes", type=positive(int, "a whole number of bytes"), default=None, metavar="N",
                    help="--batch of JSON lines: a longer line is answered with an error record, not read (default: 1048576, 1 MiB)")
+    p.add_argument("--start-line", type=positive(int, "a line number"), default=1, metavar="N",
+                   help="--batch: answer from line N on, numbering lines as before (after an interrupted batch: the line it names)")
     p.add_argument("--on-error", choices=("fail", "skip"), default="fail",
                    help="--batch and --stored: on a bad situation, stop with exit 2 after the answers before it (fail, default), or "
                    "write {\"line\": N, \"error\": ...} ({\"case\": IRI, ...} with --stored) in its place and go on (skip)")
@@ -89,7 +97,9 @@ def run(args: argparse.Namespace) -> int:
     if args.batch or args.stored:
         return _batch(kg, args)
     if args.file:
-        situation = situations.read(kg.vocabulary, args.file, kg.validate_situation, sys.stdin.read() if args.file == "-" else None)
+        max_bytes = args.max_bytes or situations.MAX_SITUATION_BYTES
+        situation = situations.read(kg.vocabulary, args.file, kg.validate_situation, sys.stdin.read(max_bytes + 1) if args.file == "-" else None,
+                                    args.max_codes or situations.MAX_ENTRIES, max_bytes)
     else:
         if not args.finding:
             raise InputError("--finding is required (at least one) when no situation FILE is given")
@@ -123,18 +133,23 @@ def _batch(kg: "KnowledgeGraph", args: argparse.Namespace) -> int:
             sys.stderr.flush()
 
     batch = Batch(kg.recommender, out, report, "stored" if args.stored else args.batch, args.on_error == "fail", args.chunk, args.jobs)
+
+    previous = {s: signal.signal(s, batch.interrupt) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         if args.stored:
             for case in kg.recommender.stored_cases():
                 batch.add_case(str(case))
         else:
             for number, raw in read_lines(args.batch, args.max_line_bytes or MAX_LINE_BYTES):
-                batch.add_line(number, raw)
+                if number >= args.start_line:
+                    batch.add_line(number, raw)
         batch.close()
     except BaseException:
-        batch.abort()  # what came before the bad situation is written; nothing after it
+        batch.abort()  # stops the workers and removes the spool; what came before is written, whole
         raise
     finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
         out.flush()
         if progress:
             sys.stderr.write("\n")
