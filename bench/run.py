@@ -172,6 +172,76 @@ def measure_serve(kg, server_argv: list[str], situation_data: dict, runs: int, e
     return out
 
 
+LOAD_SLOW = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
+
+
+def measure_load(server_argv: list[str], situation_data: dict, seconds: float, recommenders: int = 16, slow: int = 20) -> dict:
+    """POST /recommend from ``recommenders`` threads, each on its own keep-alive connection, while ``slow`` threads send
+    a query that runs until the server's time limit to POST /sparql, for ``seconds``, with the server's default
+    settings. A recommendation counts as answered when it gets 200 within 2 s of its first attempt, its client
+    honouring Retry-After (waiting that long and trying again) on a 503."""
+    body = json.dumps(situation_data).encode("utf-8")
+    latencies: list[float] = []
+    failures = [0]
+    lock = threading.Lock()
+    with running_server(server_argv) as url:
+        parts = urllib.parse.urlsplit(url)
+        stop = time.monotonic() + seconds
+
+        def connection() -> http.client.HTTPConnection:
+            return http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+
+        def slow_client() -> None:
+            conn = connection()
+            while time.monotonic() < stop:
+                try:
+                    conn.request("POST", "/sparql", body=LOAD_SLOW.encode(), headers={"Content-Type": "application/sparql-query"})
+                    response = conn.getresponse()
+                    response.read()
+                    if response.status == 503:
+                        time.sleep(float(response.getheader("Retry-After") or 1))
+                except (ConnectionError, OSError):
+                    conn.close()
+                    conn = connection()
+
+        def recommend_client() -> None:
+            conn = connection()
+            while time.monotonic() < stop:
+                first = time.monotonic()
+                status = 0
+                while time.monotonic() - first < 2.0:
+                    try:
+                        conn.request("POST", "/recommend", body=body, headers={"Content-Type": "application/json"})
+                        response = conn.getresponse()
+                        response.read()
+                        status = response.status
+                    except (ConnectionError, OSError):
+                        conn.close()
+                        conn = connection()
+                        continue
+                    if status != 503:
+                        break
+                    time.sleep(float(response.getheader("Retry-After") or 1))
+                took = time.monotonic() - first
+                with lock:
+                    if status == 200 and took <= 2.0:
+                        latencies.append(took)
+                    else:
+                        failures[0] += 1
+
+        threads = [threading.Thread(target=slow_client, daemon=True) for _ in range(slow)]
+        threads += [threading.Thread(target=recommend_client, daemon=True) for _ in range(recommenders)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(seconds + 30)
+    latencies.sort()
+    total = len(latencies) + failures[0]
+    return {"answered": len(latencies) / total if total else 0.0, "requests": total,
+            "p50": latencies[len(latencies) // 2] if latencies else float("nan"),
+            "p95": latencies[int(len(latencies) * 0.95)] if latencies else float("nan")}
+
+
 def generate(kg, n: int, seed: int = 0) -> list[dict]:
     """n situations from the mapping table's codes and hipkg's conditions: 1-3 findings, an allergy in one of four."""
     rng = random.Random(seed)
@@ -280,6 +350,12 @@ def main() -> int:
                   f"{served['sparql'] / served['kg.query']:.1f}x in-process; {each} requests; {served['sparql rows']} rows"))
     lines.append((f"in-process: kg.query(\"{SERVE_QUERY}\"), oxigraph", fmt_s(served["kg.query"]), "",
                   f"{each} calls; {served['kg.query rows']} rows, not serialised"))
+
+    load = measure_load([hipkg_bin, "serve", "--port", "0", "--quiet"], situation_data, 5 if quick else 15)
+    lines.append(("hipkg serve under load: POST /recommend from 16 threads beside 20 slow POST /sparql",
+                  f"{load['answered']:.1%} answered", ">= 99% within 2 s",
+                  f"{load['requests']:,} recommendations; p50 {fmt_s(load['p50'])}, p95 {fmt_s(load['p95'])}; default settings; "
+                  "clients honour Retry-After"))
 
     # ------------------------------------------------------------------ batches
     raw = generate(kg, 100_000)

@@ -176,8 +176,9 @@ class AmbiguousName(InputError):
 
 class EndpointError(HipkgError):
     """A remote server could not be reached or refused a request. ``url`` never holds credentials; ``status`` is the
-    HTTP status (None when the server was not reached)."""
+    HTTP status (None when the server was not reached); ``committed``, for a push of situations, how many of them were
+    stored, whole, before the failure."""
 
-    def __init__(self, message: str, url: str, status: int | None = None, detail: str = "") -> None:
+    def __init__(self, message: str, url: str, status: int | None = None, detail: str = "", committed: int | None = None) -> None:
         super().__init__(message)
-        self.url, self.status, self.detail = url, status, detail
+        self.url, self.status, self.detail, self.committed = url, status, detail, committed

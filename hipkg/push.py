@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 import pyoxigraph as ox
-from rdflib import URIRef
+from rdflib import Literal, URIRef
 
 from hipkg.errors import EndpointError, InputError
 from hipkg.http import Client, with_query
-from hipkg.namespaces import DATA_GRAPHS
+from hipkg.namespaces import DATA_GRAPHS, HIPKG
 from hipkg.queries import to_term
 from hipkg.situations import Situation
 from hipkg.store import Store
@@ -102,22 +102,27 @@ def chunks(lines: list[str], size: int) -> Iterator[list[str]]:
 # ---------------------------------------------------------------------------------------------- push
 
 
-def situation_triples(kg: Store, situations: Iterable[tuple[str, Situation]]) -> list[str]:
-    """N-Triples lines for (IRI, situation) pairs, as hipkg:Situation nodes with normalised codes and their goal."""
+def situation_triples(kg: Store, situations: Iterable[tuple[str, Situation]]) -> list[list[str]]:
+    """N-Triples lines for (IRI, situation) pairs, one group per situation (in the given order): its hipkg:Situation
+    node with normalised codes, goal and events, and the completeness mark hipkg:tripleCount (how many triples the
+    group holds beside the mark), by which ``hipkg recommend --stored`` tells a situation an interrupted push left
+    incomplete. A group travels in one request."""
     vocabulary = kg.vocabulary
-    lines = set()
+    groups = []
     for iri, situation in situations:
         node = URIRef(to_term(iri, "iri", "situation IRI")[1:-1])
         triples = situation.triples(node, vocabulary.purposes[situation.goal], vocabulary)
-        lines.update(f"{s.n3()} {p.n3()} {o.n3()} ." for s, p, o in triples)
-    return sorted(lines)
+        lines = sorted({f"{s.n3()} {p.n3()} {o.n3()} ." for s, p, o in triples})
+        lines.append(f"{node.n3()} {HIPKG.tripleCount.n3()} {Literal(len(lines)).n3()} .")
+        groups.append(lines)
+    return groups
 
 
 def push(kg: Store, endpoint: str, graph: str | None = None, update_endpoint: str | None = None,
          append: bool = False, chunk: int = DEFAULT_CHUNK, timeout: float = DEFAULT_TIMEOUT,
-         force_update: bool = False, lines: list[str] | None = None) -> PushReport:
-    """Load the data graphs (or other N-Triples ``lines``, such as situation_triples) into ``endpoint`` (a Graph Store
-    Protocol URL), into ``graph`` or the default graph.
+         force_update: bool = False, lines: list[str] | None = None, groups: list[list[str]] | None = None) -> PushReport:
+    """Load the data graphs (or other N-Triples ``lines``, or ``groups`` of lines such as situation_triples, each of
+    which travels in one request) into ``endpoint`` (a Graph Store Protocol URL), into ``graph`` or the default graph.
 
     Falls back to SPARQL Update at ``update_endpoint`` (default: ``endpoint`` itself) when the store protocol is not
     available. ``append`` adds to what the target graph holds; otherwise the target graph is replaced.
@@ -130,7 +135,9 @@ def push(kg: Store, endpoint: str, graph: str | None = None, update_endpoint: st
             graph = to_term(graph, "iri", "--graph")[1:-1]  # a full IRI or a CURIE; refuses spaces, quotes, brackets
         except InputError as exc:
             raise InputError(f"--graph {graph!r}: expected an absolute http(s) or urn IRI, or a CURIE ({exc})") from None
-    if lines is None:
+    if groups is not None:
+        lines = [line for group in groups for line in group]
+    elif lines is None:
         lines = data_triples(kg)
     note = ""
     if not force_update:
@@ -152,35 +159,63 @@ def push(kg: Store, endpoint: str, graph: str | None = None, update_endpoint: st
                     break  # no store protocol at all: another media type will not help
                 continue
             return PushReport("graph-store", client.public, graph, len(lines), 1, media_type)
-    return _push_update(lines, update_endpoint or endpoint, graph, append, chunk, timeout, note)
+    return _push_update(lines, groups, update_endpoint or endpoint, graph, append, chunk, timeout, note)
 
 
-def _push_update(lines: list[str], url: str, graph: str | None, append: bool, chunk: int, timeout: float,
-                 note: str) -> PushReport:
+def _push_update(lines: list[str], groups: list[list[str]] | None, url: str, graph: str | None, append: bool, chunk: int,
+                 timeout: float, note: str) -> PushReport:
     client = Client(url, timeout)
     requests = 0
+    done = 0  # groups committed
 
-    def update(text: str) -> None:
-        nonlocal requests
+    def update(text: str, sent: int = 0) -> None:
+        nonlocal requests, done
         try:
             client.send("POST", client.url, text.encode("utf-8"), "application/sparql-update")
         except EndpointError as exc:
+            committed = (f"; {done:,} of {len(groups):,} situations were committed before it, each whole (pushing the same "
+                         "file again completes the rest: it only adds what is missing)") if groups is not None else ""
             if exc.status is None:
-                raise
+                raise EndpointError(f"{exc}{committed}", exc.url, None, exc.detail, committed=done) from None
             raise EndpointError(f"push: the SPARQL Update endpoint {client.public} answered HTTP {exc.status}: {exc.detail}"
-                                + (f" ({note}; give --update-endpoint URL)" if note else ""), client.public, exc.status, exc.detail) from None
+                                + (f" ({note}; give --update-endpoint URL)" if note else "") + committed,
+                                client.public, exc.status, exc.detail, committed=done) from None
         requests += 1
+        done += sent
 
     if not append:
         update(f"CLEAR SILENT GRAPH <{graph}>" if graph else "CLEAR SILENT DEFAULT")
-    for text in update_requests(lines, graph, chunk):
-        update(text)
+    if groups is None:
+        for text in update_requests(lines, graph, chunk):
+            update(text)
+    else:
+        for text, sent in group_requests(groups, graph, chunk):
+            update(text, sent)
     return PushReport("update", client.public, graph, len(lines), requests, None,
                       note + ("; fell back to SPARQL Update" if note else ""))
+
+
+def _insert(batch: list[str], graph: str | None) -> str:
+    body = "\n".join(batch)
+    return f"INSERT DATA {{ GRAPH <{graph}> {{\n{body}\n}} }}" if graph else f"INSERT DATA {{\n{body}\n}}"
 
 
 def update_requests(lines: Iterable[str], graph: str | None, chunk: int) -> Iterator[str]:
     """The INSERT DATA requests of a fallback push, one per chunk."""
     for batch in chunks(list(lines), chunk):
-        body = "\n".join(batch)
-        yield f"INSERT DATA {{ GRAPH <{graph}> {{\n{body}\n}} }}" if graph else f"INSERT DATA {{\n{body}\n}}"
+        yield _insert(batch, graph)
+
+
+def group_requests(groups: list[list[str]], graph: str | None, chunk: int) -> Iterator[tuple[str, int]]:
+    """(INSERT DATA request, how many groups it carries): whole groups only, about ``chunk`` triples a request (a group
+    larger than that travels alone). A request is atomic on the server, so an interruption leaves whole groups."""
+    batch: list[str] = []
+    count = 0
+    for group in groups:
+        if batch and len(batch) + len(group) > chunk:
+            yield _insert(batch, graph), count
+            batch, count = [], 0
+        batch.extend(group)
+        count += 1
+    if batch:
+        yield _insert(batch, graph), count

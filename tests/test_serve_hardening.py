@@ -233,3 +233,57 @@ def test_cors_allows_exactly_one_origin(server):
     denied = server.request("OPTIONS", "/recommend", headers={
         "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
     assert denied.headers.get("access-control-allow-origin") != "https://evil.example"
+
+
+# ------------------------------------------------------------------------------------------------ capacity and health
+
+
+def test_recommendations_are_answered_while_slow_sparql_fills_every_worker(server):
+    """/recommend has its own capacity, in the server process: slow SPARQL queries holding every worker (and the
+    query cap) do not make it wait or fail."""
+    threads = [threading.Thread(target=server.sparql, args=(SLOW,)) for _ in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)  # the slow queries hold both workers and the third waits
+    started = time.monotonic()
+    replies = [server.request("POST", "/recommend", json.dumps({"findings": ["ICD10CM:M16.11"]}), {"Content-Type": "application/json"})
+               for _ in range(10)]
+    took = time.monotonic() - started
+    for t in threads:
+        t.join(60)
+    assert [r.status for r in replies] == [200] * 10
+    assert took < TIMEOUT, took  # answered before the slow queries' deadline
+
+
+def _worker_pids(server) -> list[int]:
+    """The query workers: the processes the fork server (a child of the server) forked."""
+    import os
+
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+                parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    forkservers = [pid for pid, ppid in parents.items() if ppid == server.process.pid
+                   and b"forkserver" in open(f"/proc/{pid}/cmdline", "rb").read()]
+    return sorted(pid for pid, ppid in parents.items() if ppid in forkservers)
+
+
+def test_a_dead_idle_worker_is_replaced_before_the_next_request_and_healthz_tells(server):
+    import os
+    import signal
+
+    health = server.get("/healthz").json()
+    assert health["live_workers"] == 2
+    workers = _worker_pids(server)
+    assert len(workers) == 2, workers
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(0.3)
+    assert server.sparql(QUICK).status == 200  # no 500: a dead worker is replaced before it is handed the query
+    health = server.get("/healthz").json()
+    assert health["status"] == "ok" and health["live_workers"] == 2
+    assert health["worker_restarts"] >= 2

@@ -73,13 +73,13 @@ def run(args: argparse.Namespace) -> int:
     from hipkg.push import push  # the graph stack is imported only when a command runs, not for --help (start-up time)
 
     kg = hipkg.load()
-    lines = None
+    groups = None
     if args.situations:
-        lines = _situations(kg, args.situations, args.base)
+        groups = _situations(kg, args.situations, args.base)
     elif args.base:
         raise InputError("--base goes with --situations FILE")
-    report = push(kg, args.endpoint, graph=args.graph, update_endpoint=args.update_endpoint, append=args.append or bool(lines),
-                  chunk=args.chunk, timeout=args.timeout, force_update=args.update, lines=lines)
+    report = push(kg, args.endpoint, graph=args.graph, update_endpoint=args.update_endpoint, append=args.append or bool(groups),
+                  chunk=args.chunk, timeout=args.timeout, force_update=args.update, groups=groups)
     if args.format == "json":
         print_json(report.to_json())
     else:
@@ -87,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _situations(kg: object, path: str, base: str | None) -> list[str]:
-    """Every situation of a batch file as N-Triples, or an InputError naming the first bad line."""
+def _situations(kg: object, path: str, base: str | None) -> list[list[str]]:
+    """Every situation of a batch file as N-Triples, a group each, or an InputError naming the first bad line."""
     from hipkg.batch import parse_line, read_lines  # the batch machinery is imported only for --situations (start-up time)
     from hipkg.push import situation_triples  # the graph stack is imported only when a command runs, not for --help (start-up time)
 

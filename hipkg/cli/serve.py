@@ -83,6 +83,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"query worker processes (default: {D.workers})")
     p.add_argument("--max-concurrent", type=positive(int, "a whole number"), default=D.max_concurrent, metavar="N",
                    help=f"queries running or waiting at once; more get 503 (default: {D.max_concurrent})")
+    p.add_argument("--max-recommend", type=positive(int, "a whole number"), default=D.max_recommend, metavar="N",
+                   help=f"recommendations answered at once, in the server process apart from the query workers, so that slow "
+                   f"SPARQL cannot starve them; more get 503 (default: {D.max_recommend})")
     p.add_argument("--quiet", action="store_true", help="no access log, warnings only")
     p.set_defaults(run=run)
 
@@ -97,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
     if not loopback:
         print(f"hipkg: warning: listening on {args.host}, not loopback: other machines can reach this server", file=sys.stderr)
     limits = Limits(timeout=args.timeout, max_rows=args.max_rows, max_bytes=args.max_bytes,
-                    max_request_bytes=args.max_request_bytes, workers=args.workers, max_concurrent=args.max_concurrent)
+                    max_request_bytes=args.max_request_bytes, workers=args.workers, max_concurrent=args.max_concurrent,
+                    max_recommend=args.max_recommend)
     serve(args.host, args.port, limits, args.cors, args.quiet)
     return 0

@@ -157,7 +157,7 @@ class Recommender:
         """Answer situations the store already holds (for example a server after ``hipkg push --situations``).
 
         Each case comes back with its recommendation, or with a message saying why it cannot be answered (no finding,
-        a malformed code, an unknown goal): none is dropped."""
+        a malformed code, an unknown goal, fewer triples than its completeness mark says): none is dropped."""
         held: dict[URIRef, dict[str, list[str]]] = {case: {} for case in cases}
         goals: dict[URIRef, str] = {}
         for case, goal, field, value in self.store.query("recommend/situations", cases=list(cases)).rows:
@@ -171,7 +171,13 @@ class Recommender:
                  for case in cases}
         parsed: dict[URIRef, Situation] = {}
         failed: dict[URIRef, str] = {}
+        for case, expected, count in self.store.query("recommend/stored-counts", cases=list(cases)).rows:
+            if int(count) != int(expected):
+                failed[case] = (f"situation <{case}> is incomplete in the store: {int(count)} of the {int(expected)} triples its push "
+                                "sent (an interrupted push?); push it again, which adds only what is missing")
         for case, data in given.items():
+            if case in failed:
+                continue
             try:
                 parsed[case] = from_dict(self.vocabulary, data, f"situation <{case}>")
             except InputError as exc:

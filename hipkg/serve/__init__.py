@@ -84,7 +84,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, limits: Limits = Limits(), 
         if failure:
             raise InputError(f"the query workers did not start: {failure[0]}")
         config = uvicorn.Config(app, log_level="warning" if quiet else "info", access_log=not quiet, lifespan="off",
-                                server_header=False, timeout_keep_alive=5, limit_concurrency=max(64, limits.max_concurrent * 4))
+                                server_header=False, timeout_keep_alive=5, limit_concurrency=max(64, (limits.max_concurrent + limits.max_recommend) * 4))
         server = uvicorn.Server(config)
         announce(f"hipkg: serving on {base_url} (SPARQL endpoint {base_url}sparql, API {base_url}openapi.json); stop with Ctrl-C")
         sys.stdout.flush()

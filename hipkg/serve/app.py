@@ -143,6 +143,8 @@ class Service:
         self.index = web.ConceptIndex(kg)
         self.active = 0
         self.limiter = anyio.CapacityLimiter(limits.max_concurrent)
+        self.recommending = 0
+        self.recommend_limiter = anyio.CapacityLimiter(limits.max_recommend)
         self.triples = len(kg.data)
 
     async def run(self, job: tuple) -> tuple:
@@ -164,6 +166,21 @@ class Service:
         if reply[0] == "error":
             raise ApiError(reply[1], reply[2])
         return reply
+
+    async def recommend_json(self, situation: dict) -> str:
+        """A checked situation's answer as JSON, computed in this process under its own cap: recommendations never
+        wait behind SPARQL queries, which have the workers."""
+        if self.recommending >= self.limits.max_recommend:
+            raise ApiError(503, f"the server is answering {self.limits.max_recommend} recommendations already; try again shortly",
+                           {"Retry-After": "1"})
+        self.recommending += 1
+        try:
+            answer = await anyio.to_thread.run_sync(self.kg.recommend, situation, limiter=self.recommend_limiter)
+        except InputError as exc:
+            raise ApiError(400, exc.public) from None
+        finally:
+            self.recommending -= 1
+        return answer.dumps()
 
     # -------------------------------------------------------------------- SPARQL 1.1 Protocol
 
@@ -255,12 +272,12 @@ class Service:
             raise ApiError(400, f"the request body is not valid JSON (line {exc.lineno}, column {exc.colno})") from None
         situation = check_situation(self.kg, data)
         try:
-            reply = await self.run(("recommend", situation))
+            text = await self.recommend_json(situation)
         except ApiError as exc:
             if exc.status == 400:
                 exc.message = "the situation was refused: " + redact(exc.message, situation)
             raise
-        return Response(reply[2], media_type="application/json")
+        return Response(text, media_type="application/json")
 
     async def list_queries(self, request: Request) -> Response:
         return JSONResponse([{**q.to_json(), "url": f"/queries/{q.name}"} for q in self.kg.queries])
@@ -287,12 +304,15 @@ class Service:
 
     async def health(self, request: Request) -> Response:
         lim = self.limits
+        live = await anyio.to_thread.run_sync(self.pool.heal)
         return JSONResponse({
-            "status": "ok", "version": __version__, "workers": self.pool.size, "busy_workers": self.pool.busy,
-            "active_queries": self.active, "worker_restarts": self.pool.restarts,
+            "status": "ok" if live == self.pool.size else "degraded", "version": __version__, "workers": self.pool.size,
+            "live_workers": live, "busy_workers": self.pool.busy, "active_queries": self.active,
+            "active_recommendations": self.recommending, "worker_restarts": self.pool.restarts,
             "limits": {"timeout_s": lim.timeout, "max_rows": lim.max_rows, "max_bytes": lim.max_bytes,
-                       "max_request_bytes": lim.max_request_bytes, "max_concurrent": lim.max_concurrent},
-        })
+                       "max_request_bytes": lim.max_request_bytes, "max_concurrent": lim.max_concurrent,
+                       "max_recommend": lim.max_recommend},
+        }, status_code=200 if live else 503)
 
     async def openapi(self, request: Request) -> Response:
         return JSONResponse(spec(self.base_url, self.limits, self.kg.vocabulary))
@@ -330,8 +350,7 @@ class Service:
                 body = f'<div class="error" role="alert" id="errors"><p>The situation cannot be answered yet:</p><ul>{items}</ul></div>'
             else:
                 try:
-                    reply = await self.run(("recommend", situation))
-                    body = web.answer(self.index, json.loads(reply[2]))
+                    body = web.answer(self.index, json.loads(await self.recommend_json(situation)))
                 except ApiError as exc:
                     status = exc.status
                     body = f'<div class="error" role="alert" id="errors"><p>{web.e(exc.message if exc.status != 400 else "The situation was refused.")}</p></div>'

@@ -18,3 +18,6 @@ class Limits:
     workers: int = 2
     #: queries running or waiting for a worker at once; more get 503 with Retry-After
     max_concurrent: int = 8
+    #: recommendations answered at once; they run in the server process, apart from the query workers, so that slow
+    #: SPARQL cannot starve them (a situation is bounded: at most 50 codes a list); more get 503 with Retry-After
+    max_recommend: int = 16

@@ -109,6 +109,22 @@ class WorkerPool:
 
     # ------------------------------------------------------------------ jobs
 
+    def heal(self) -> int:
+        """Replace the idle workers that have died; return how many workers are alive (for /healthz)."""
+        idle = []
+        while True:
+            try:
+                idle.append(self._idle.get_nowait())
+            except queue.Empty:
+                break
+        for w in idle:
+            if not w.process.is_alive():
+                w = self._replace(w)
+            if w is not None:
+                self._idle.put(w)
+        with self._lock:
+            return sum(1 for w in self._workers if w.process.is_alive())
+
     @property
     def busy(self) -> int:
         return self.size - self._idle.qsize()
@@ -122,10 +138,17 @@ class WorkerPool:
 
         Blocking: call it from a thread. Raises PoolBusy, QueryTimeout or WorkerFailed.
         """
-        try:
-            w = self._idle.get(timeout=wait)
-        except queue.Empty:
-            raise PoolBusy from None
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                w = self._idle.get(timeout=max(deadline - time.monotonic(), 0))
+            except queue.Empty:
+                raise PoolBusy from None
+            if w.process.is_alive():  # a worker that died while idle is replaced before it is handed a job
+                break
+            fresh = self._replace(w)
+            if fresh is not None:
+                self._idle.put(fresh)
         replacement: _Worker | None = w
         try:
             w.conn.send(job)

@@ -9,7 +9,6 @@ that refuse SERVICE, FROM and LOAD.
 Jobs (tuples) and replies:
   ("ping",)                                         -> ("ok", pid)
   ("sparql", text, accept, max_rows, max_bytes)    -> ("ok", media_type, body, cut_header_or_None)
-  ("recommend", situation_dict)                    -> ("ok", "application/json", body, None)
   any failure                                      -> ("error", http_status, short message)
 """
 from __future__ import annotations
@@ -82,11 +81,6 @@ def handle(kg: KnowledgeGraph, job: tuple) -> tuple:
         return ("ok", os.getpid())
     if kind == "sparql":
         return run_sparql_job(kg, *job[1:])
-    if kind == "recommend":
-        try:
-            return ("ok", "application/json", kg.recommend(job[1]).dumps().encode("utf-8"), None)
-        except InputError as exc:
-            return ("error", 400, exc.public)
     return ("error", 500, "unknown job")
 
 
