@@ -75,6 +75,7 @@ class Rules:
         # Suspicion (recommend/triggered, checks): rules worded for it, and the check a suspected avoid-level trigger opens.
         self.fires_on_suspicion = {s for s, o in pairs(HIPKG + "firesOnSuspicion") if o == "true"}
         self.standing = sorted(s for s, o in pairs(HIPKG + "appliesAlways") if o == "true")  # recommend/standing
+        self.only_for_its_purpose = {s for s, o in pairs(HIPKG + "onlyForItsPurpose") if o == "true"}
         # Checks (recommend/checks): raising concept -> checks; check -> answering concepts; check -> the rules it asks about.
         self.raised_by: dict[str, set[str]] = defaultdict(set)
         for check, concept in pairs(HIPKG + "raisedBy"):
@@ -155,7 +156,8 @@ class Rules:
             severity = self.severity.get(rule)
             for option in self.applies_to.get(rule, ()):
                 for purpose in self.purpose.get(option, ()):
-                    if severity is not None or purpose == goal or purpose in self.indicates_purpose.get(rule, ()):
+                    own = purpose in self.indicates_purpose.get(rule, ())  # an indication only for its purpose ignores the goal
+                    if severity is not None or own or (purpose == goal and rule not in self.only_for_its_purpose):
                         kind = "indication" if severity is None else "contraindication" if severity == AVOID else "caution"
                         reasons.add((option, rule, kind, because, None))
         for check, rule, because in opened:  # a check concerns the options its rule would contraindicate or caution
@@ -175,8 +177,8 @@ class Rules:
         for rule, because in triggered:
             for a in self.gives_advice.get(rule, ()):
                 advice[a].add(because)
-        for given, via in findings:
-            for a in self.considered_when.get(via, ()):
+        for given, via in findings:  # what a reached concept brings: the alternatives considered, and its own advice
+            for a in (*self.considered_when.get(via, ()), *self.gives_advice.get(via, ())):
                 advice[a].add(given)
         return Evaluated(status, reasons, dict(advice), opened)
 

@@ -53,3 +53,14 @@ def test_kg_sparql_stops_a_runaway_query(kg):
 def test_kg_sparql_answers_within_its_deadline_and_binds(kg):
     assert kg.sparql("SELECT ?x WHERE { }", x="a").rows[0][0].toPython() == "a"
     assert kg.sparql("SELECT ?x WHERE { }", timeout=None, x="a").rows[0][0].toPython() == "a"
+
+
+def test_validate_refuses_a_file_larger_than_its_limit(tmp_path, capsys):
+    from hipkg import rdfio
+
+    path = tmp_path / "big.ttl"
+    path.write_text("@prefix ex: <http://example.org/> .\n" + "".join(f"ex:s{i} ex:p {i} .\n" for i in range(200)))
+    assert main(["validate", str(path), "--max-bytes", "1000"]) == 2
+    assert "more than the 1,000 allowed (--max-bytes)" in capsys.readouterr().err
+    helps = {a.dest: a.help for a in build_parser()._subparsers._group_actions[0].choices["validate"]._actions}
+    assert f"{rdfio.MAX_USER_FILE_BYTES:,}" in helps["max_bytes"]

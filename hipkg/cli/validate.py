@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 import hipkg
-from hipkg.cli._common import add_format, print_json
+from hipkg.cli._common import add_format, positive, print_json
 from hipkg.results import table
 
 
@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("files", nargs="*", metavar="FILE", help="Turtle files to validate together with the bundled graph")
+    p.add_argument("--max-bytes", type=positive(int, "a whole number of bytes"), default=None, metavar="N",
+                   help="the largest FILE read (default: 10,485,760, 10 MiB)")
     add_format(p, ("table", "json"), "table")
     p.add_argument(
         "--validator",
@@ -35,9 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hipkg.rdfio import read_user_file  # imported when validate runs, not for --help (start-up time)
+    from hipkg.rdfio import MAX_USER_FILE_BYTES, read_user_file  # imported when validate runs, not for --help (start-up time)
 
-    extra = [read_user_file(f) for f in args.files]
+    extra = [read_user_file(f, args.max_bytes or MAX_USER_FILE_BYTES) for f in args.files]
     kg = hipkg.load()
     report = kg.validate(extra, validator=args.validator)
     findings = quality_checks(kg)
