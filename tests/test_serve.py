@@ -244,3 +244,12 @@ def test_serve_help_teaches(capsys):
     for text in ("examples:", "exit codes:", "--cors", "--timeout", "/sparql", "127.0.0.1"):
         assert text in out
     assert main(["serve", "--workers", "4", "--max-concurrent", "2"]) == 2
+
+
+def test_the_answer_page_asks_the_questions_first(server):
+    """A check is never shown without its question: the page lists the questions to settle before the options."""
+    reply = server.get("/", [("finding", "ICD10CM:M16.11"), ("allergy", "RXNORM:6387")])
+    assert reply.status == 200
+    page = reply.text
+    assert "Questions to settle first" in page and "another agent of the category" in page
+    assert page.index("Questions to settle first") < page.index('id="status-check"')

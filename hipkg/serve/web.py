@@ -216,6 +216,14 @@ def answer(index: ConceptIndex, data: dict[str, Any]) -> str:
         by_status.setdefault(o["status"], []).append(o)
     counts = " \u00b7 ".join(f'<a href="#status-{s}">{index.statuses[s][0]}: {len(by_status[s])}</a>' for s in index.statuses)
     parts.append(f'<p class="counts">{counts}</p>')
+    if data["questions"]:  # what the situation leaves open comes first: the options it concerns are not settled
+        items = "".join(
+            f'<li><strong>{e(q["question"])}</strong> (raised by {e(", ".join(q["because"]))}; asks about: '
+            f'{_concept_link(index, q["id"], q["label"])})</li>'
+            for q in data["questions"]
+        )
+        parts.append(f'<section class="questions" aria-labelledby="h-questions"><h3 id="h-questions">Questions to settle first</h3>'
+                     f'<ul>{items}</ul></section>')
     if data["advice"]:
         items = "".join(
             f'<li><strong>{_concept_link(index, a["id"], a["label"])}</strong> (because {e(", ".join(a["because"]))}){_quote(a["source"])}</li>'
