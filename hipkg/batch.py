@@ -117,19 +117,27 @@ def _csv_lines(path: str) -> Iterator[tuple[int, Any]]:
         raise InputError(f"{path}: cannot read batch file ({exc.strerror})") from exc
     with stream:
         reader = csv.DictReader(stream)
-        missing = {"findings"} - set(reader.fieldnames or ())
-        if missing:
-            raise InputError(f"{path}: CSV header must name a 'findings' column (and optionally 'allergies', 'goal'); got {reader.fieldnames}")
-        for row in reader:
-            data: dict[str, object] = {"findings": (row.get("findings") or "").replace(";", " ").split()}
-            if (row.get("allergies") or "").strip():
-                data["allergies"] = row["allergies"].replace(";", " ").split()
-            if (row.get("goal") or "").strip():
-                data["goal"] = row["goal"].strip()
-            extra = sorted(k for k in row if k not in ("findings", "allergies", "goal"))
-            if extra:
-                data[extra[0]] = row[extra[0]]  # reported as an unknown key, like in JSON
-            yield reader.line_num, data
+        try:
+            yield from _csv_rows(path, reader)
+        except UnicodeDecodeError as exc:  # a CSV is decoded as a whole stream: name the place and stop, never a traceback
+            raise InputError(f"{path}: not valid UTF-8; a CSV batch must be UTF-8 text (JSON lines are checked line by line, "
+                             "each bad line answered in its place)") from exc
+
+
+def _csv_rows(path: str, reader: csv.DictReader) -> Iterator[tuple[int, Any]]:
+    missing = {"findings"} - set(reader.fieldnames or ())
+    if missing:
+        raise InputError(f"{path}: CSV header must name a 'findings' column (and optionally 'allergies', 'goal'); got {reader.fieldnames}")
+    for row in reader:
+        data: dict[str, object] = {"findings": (row.get("findings") or "").replace(";", " ").split()}
+        if (row.get("allergies") or "").strip():
+            data["allergies"] = row["allergies"].replace(";", " ").split()
+        if (row.get("goal") or "").strip():
+            data["goal"] = row["goal"].strip()
+        extra = sorted(k for k in row if k not in ("findings", "allergies", "goal"))
+        if extra:
+            data[extra[0]] = row[extra[0]]  # reported as an unknown key, like in JSON
+        yield reader.line_num, data
 
 
 def parse_line(vocabulary: Vocabulary, raw: Any, where: str) -> "Situation":

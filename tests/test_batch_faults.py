@@ -195,3 +195,11 @@ def test_sigterm_to_a_query_leaves_no_evaluation_running(tmp_path):
             break
         time.sleep(0.1)
     assert not _session_processes(proc.pid), "the evaluation child outlived hipkg query"
+
+
+def test_a_csv_batch_that_is_not_utf8_is_refused_without_a_traceback(tmp_path, capsys):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"findings,allergies\nICD10CM:M16.11,\n\xff\xfe,\n")
+    assert main(["recommend", "--batch", str(path), "--on-error", "skip"]) == 2
+    err = capsys.readouterr().err
+    assert "not valid UTF-8" in err and "Traceback" not in err
