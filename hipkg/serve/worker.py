@@ -20,7 +20,7 @@ from typing import Any
 
 import hipkg
 from hipkg import results
-from hipkg.errors import InputError, QueryFailed, QueryRefused, QuerySyntaxError
+from hipkg.errors import QueryFailed, QueryRefused, QuerySyntaxError
 from hipkg.graph import KnowledgeGraph
 from hipkg.safety import check_query
 from hipkg.serve import media
