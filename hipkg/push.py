@@ -88,15 +88,23 @@ def chunks(lines: list[str], size: int) -> Iterator[list[str]]:
         bnodes_of.append(names)
     for line, names in zip(lines, bnodes_of):
         groups.setdefault(find(names[0]) if names else None, []).append(line)
-    batch: list[str] = []
     plain = groups.pop(None, [])
-    for group in [*groups.values(), *([line] for line in plain)]:
-        if batch and len(batch) + len(group) > size:
-            yield batch
-            batch = []
-        batch.extend(group)
-    if batch:
+    for batch, _ in _pack([*groups.values(), *([line] for line in plain)], size):
         yield batch
+
+
+def _pack(groups: list[list[str]], size: int) -> Iterator[tuple[list[str], int]]:
+    """Whole groups in batches of about ``size`` lines (a larger group goes alone): (lines, how many groups)."""
+    batch: list[str] = []
+    count = 0
+    for group in groups:
+        if batch and len(batch) + len(group) > size:
+            yield batch, count
+            batch, count = [], 0
+        batch.extend(group)
+        count += 1
+    if batch:
+        yield batch, count
 
 
 # ---------------------------------------------------------------------------------------------- push
@@ -209,13 +217,5 @@ def update_requests(lines: Iterable[str], graph: str | None, chunk: int) -> Iter
 def group_requests(groups: list[list[str]], graph: str | None, chunk: int) -> Iterator[tuple[str, int]]:
     """(INSERT DATA request, how many groups it carries): whole groups only, about ``chunk`` triples a request (a group
     larger than that travels alone). A request is atomic on the server, so an interruption leaves whole groups."""
-    batch: list[str] = []
-    count = 0
-    for group in groups:
-        if batch and len(batch) + len(group) > chunk:
-            yield _insert(batch, graph), count
-            batch, count = [], 0
-        batch.extend(group)
-        count += 1
-    if batch:
+    for batch, count in _pack(groups, chunk):
         yield _insert(batch, graph), count

@@ -51,11 +51,17 @@ def evaluate(engine: "Engine", text: str, *, limit: int | None = None, allow_ser
     trailing VALUES clause, and run it on ``engine``."""
     if checked is None:
         checked = check_query(text, allow_service, name)
-    if bindings:
-        if checked.has_values:
-            raise InputError(f"{name}: the query ends with a VALUES clause already; bind the values there instead")
-        text = text + "\n" + values_clause(bindings)
+    text = _with_bindings(text, checked, name, bindings)
     return engine.execute(text, name, limit)
+
+
+def _with_bindings(text: str, checked: Checked, name: str, bindings: Mapping[str, Any] | None) -> str:
+    """``text`` with ``bindings`` as a trailing VALUES clause (refused when the query ends with one already)."""
+    if not bindings:
+        return text
+    if checked.has_values:
+        raise InputError(f"{name}: the query ends with a VALUES clause already; bind the values there instead")
+    return text + "\n" + values_clause(bindings)
 
 
 def values_clause(bindings: Mapping[str, Any]) -> str:
@@ -86,10 +92,7 @@ def isolated(engine: "Engine", text: str, *, timeout: float = DEFAULT_TIMEOUT, l
     """``evaluate`` in a forked child that is killed after ``timeout`` seconds (the child inherits the loaded engine).
     Where there is no fork (Windows), it runs here, without the deadline."""
     checked = check_query(text, allow_service, name)  # refuse before forking; the child checks again, cheaply
-    if bindings:
-        if checked.has_values:
-            raise InputError(f"{name}: the query ends with a VALUES clause already; bind the values there instead")
-        text = text + "\n" + values_clause(bindings)
+    text = _with_bindings(text, checked, name, bindings)
     if "fork" not in multiprocessing.get_all_start_methods():
         return evaluate(engine, text, limit=limit, allow_service=allow_service, name=name)
     ctx = multiprocessing.get_context("fork")

@@ -66,7 +66,6 @@ class Recommender:
         self.checks: Memo[tuple[frozenset[Any], ...], tuple[tuple[URIRef, URIRef, str], ...]] = Memo(self.STATUS_MEMO)
         self._assumed: Memo[tuple[Fired, Open, frozenset[URIRef]], tuple[Listed, ...]] = Memo(self.OPTIONS_MEMO)
         self.option_sets: Memo[tuple[URIRef, Fired, Open], tuple[tuple[OptionResult, ...], tuple[Listed, ...], tuple[Listed, ...]]] = Memo(self.OPTIONS_MEMO)
-        self._standing_by_goal: dict[URIRef, tuple[dict[str, tuple[tuple[tuple[int, str, str], Reason], ...]], dict[str, OptionResult]]] = {}
         self._options: Memo[tuple[str, str, tuple[int, ...]], OptionResult] = Memo(self.CODE_MEMO)  # equal options shared
         self._concerned: Memo[tuple[URIRef, URIRef, str, URIRef | None], tuple[tuple[str, tuple[tuple[int, str, str], Reason]], ...]] = Memo(self.CODE_MEMO)
         self._reasons: dict[tuple[str, URIRef, str, URIRef | None], tuple[tuple[int, str, str], Reason]] = {}  # interned, with sort keys
@@ -417,24 +416,18 @@ class Recommender:
         rule, trigger); Reason objects are interned across cases."""
         concerned: dict[str, list[tuple[tuple[int, str, str], Reason]]] = {}
         for rule, because in fired:
-            if because != ALWAYS:  # the standing rules' reasons come from _standing, made once per goal
-                for option, entry in self._concerns(goal, rule, because, None):
-                    concerned.setdefault(option, []).append(entry)
+            for option, entry in self._concerns(goal, rule, because, None):
+                concerned.setdefault(option, []).append(entry)
         for check, rule, because in opened:
             for option, entry in self._concerns(goal, rule, because, check):
                 concerned.setdefault(option, []).append(entry)
-        standing, standing_only = self._standing(goal)
         by_status: dict[str, list[OptionResult]] = {name: [] for name in self.vocabulary.status_order}
         not_indicated = self.vocabulary.not_indicated
         for fields, unconcerned in self.described:
             found = concerned.get(fields[0])
             if found is None:
-                made = standing_only.get(fields[0], unconcerned)
-                if made.status == status.get(fields[0], not_indicated):
-                    by_status[made.status].append(made)
-                    continue
-                found = []
-            found += standing.get(fields[0], ())
+                by_status[unconcerned.status].append(unconcerned)
+                continue
             found.sort()
             option_status = status.get(fields[0], not_indicated)
             reasons = tuple([r for _, r in found])
@@ -444,22 +437,6 @@ class Recommender:
                 made = self._options.put(key, OptionResult(*fields, option_status, reasons))
             by_status[option_status].append(made)
         return tuple(o for group in by_status.values() for o in group)
-
-    def _standing(self, goal: URIRef) -> tuple[dict[str, tuple[tuple[tuple[int, str, str], Reason], ...]], dict[str, OptionResult]]:
-        """The reasons every case has from the standing rules (recommend/standing), by option; and, for the options
-        only they concern, the whole result (not indicated: a standing rule indicates nothing), shared by every answer.
-        Made once per goal."""
-        made = self._standing_by_goal.get(goal)
-        if made is not None:
-            return made
-        standing: dict[str, list[tuple[tuple[int, str, str], Reason]]] = {}
-        for rule in self.standing:
-            for option, entry in self._concerns(goal, rule, ALWAYS, None):
-                standing.setdefault(option, []).append(entry)
-        only = {fields[0]: OptionResult(*fields, self.vocabulary.not_indicated, tuple(r for _, r in sorted(standing[fields[0]])))
-                for fields, _ in self.described if fields[0] in standing}
-        made = self._standing_by_goal[goal] = ({option: tuple(entries) for option, entries in standing.items()}, only)
-        return made
 
     def _concerns(self, goal: URIRef, rule: URIRef, because: str, check: URIRef | None) -> tuple[tuple[str, tuple[tuple[int, str, str], Reason]], ...]:
         """(option, reason with its sort key) for every option a triggered rule concerns, or (``check`` given) that an
