@@ -6,7 +6,7 @@ is the wording for a reply to a remote caller: it says where the problem is and 
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 #: The longest a message quotes any value the user gave.
 SHOWN = 120
@@ -27,6 +27,17 @@ class HipkgError(Exception):
     def public(self) -> str:
         """The message without anything the user sent (subclasses that quote input override this)."""
         return str(self)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled with its fields, not by calling ``__init__`` again: errors cross from a query's child process."""
+        return _rebuilt, (type(self), self.args, self.__dict__)
+
+
+def _rebuilt(cls: type[HipkgError], args: tuple[Any, ...], fields: dict[str, Any]) -> HipkgError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(fields)
+    return error
 
 
 class Interrupted(HipkgError):
@@ -138,6 +149,27 @@ class QueryTimeout(InputError):
     def __init__(self, name: str, seconds: float) -> None:
         super().__init__(f"{name}: timed out after {seconds:g} s and was stopped (raise --timeout, or narrow the query)")
         self.name, self.seconds = name, seconds
+
+
+class QueryMemoryExceeded(InputError):
+    """Evaluation needed more memory than ``max_bytes`` and was stopped."""
+
+    def __init__(self, name: str, max_bytes: int) -> None:
+        super().__init__(f"{name}: stopped at the memory limit of {max_bytes / 2**20:,.0f} MiB "
+                         "(raise --max-memory, or narrow the query: an ORDER BY or DISTINCT holds every row)")
+        self.name, self.max_bytes = name, max_bytes
+
+
+class ValidationStopped(InputError):
+    """Validation ran past its deadline (``limit`` "time", ``value`` seconds) or its memory limit ("memory", bytes)."""
+
+    def __init__(self, limit: str, value: float) -> None:
+        if limit == "time":
+            message = f"validation stopped after {value:g} s (raise --timeout, or validate fewer or smaller files)"
+        else:
+            message = f"validation stopped at the memory limit of {value / 2**20:,.0f} MiB (raise --max-memory, or validate fewer or smaller files)"
+        super().__init__(message)
+        self.limit, self.value = limit, value
 
 
 class UnknownQuery(InputError):

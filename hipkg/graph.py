@@ -12,7 +12,7 @@ from hipkg import situations
 from hipkg.namespaces import HIPKG
 from hipkg.recommending import Recommendation, Recommender
 from hipkg.results import Result
-from hipkg.sparql import DEFAULT_TIMEOUT, evaluate, isolated
+from hipkg.sparql import DEFAULT_MAX_MEMORY, DEFAULT_TIMEOUT, evaluate, isolated
 from hipkg.store import Store, bundled_nquads, read_mappings
 from hipkg.validation import ValidationReport, run_shacl
 
@@ -28,7 +28,8 @@ class KnowledgeGraph(Store):
         """Holds the situation-independent tables and the memos; one per graph."""
         return Recommender(self)
 
-    def sparql(self, text: str, *, timeout: float | None = DEFAULT_TIMEOUT, **bindings: Any) -> Result:
+    def sparql(self, text: str, *, timeout: float | None = DEFAULT_TIMEOUT, max_memory: int | None = DEFAULT_MAX_MEMORY,
+               **bindings: Any) -> Result:
         """Run any SPARQL query of yours on the data graphs, on this graph's engine; ``bindings`` give single values to
         variables, as a trailing VALUES clause of validated terms (so they join the query's solutions).
 
@@ -36,12 +37,13 @@ class KnowledgeGraph(Store):
         IRI or a CURIE with a known prefix (hipkg:Corticosteroid) becomes an IRI; anything else becomes a literal.
         The hipkg prefixes are predeclared. Updates, SERVICE and FROM are refused as in ``hipkg query``. As there, the
         evaluation runs in a child process stopped after ``timeout`` seconds (default 30; QueryTimeout), so that a
-        runaway query (a catastrophic regex, a cartesian product) cannot hang the caller; ``timeout=None`` runs it
-        in-process with no limit. On an endpoint the HTTP timeout and the server's own limit apply instead.
+        runaway query (a catastrophic regex, a cartesian product) cannot hang the caller, and held to ``max_memory``
+        bytes beyond the loaded graph (default 2 GiB; QueryMemoryExceeded); ``timeout=None`` runs it in-process with
+        neither limit. On an endpoint the HTTP timeout and the server's own limit apply instead.
         """
         if timeout is None or self.endpoint is not None:
             return evaluate(self.engine, text, name="sparql", bindings=bindings)
-        return isolated(self.engine, text, timeout=timeout, limit=None, name="sparql", bindings=bindings)
+        return isolated(self.engine, text, timeout=timeout, limit=None, name="sparql", bindings=bindings, max_memory=max_memory)
 
     def validate(self, extra: Iterable[Graph] = (), validator: str = "auto") -> ValidationReport:
         """SHACL-validate the knowledge base (plus any extra graphs) without mutating anything.

@@ -1,8 +1,10 @@
 """Running SPARQL: the one evaluation path that ``kg.sparql``, ``hipkg query`` and ``hipkg serve`` share.
 
 ``evaluate`` checks the text (hipkg.safety: updates, SERVICE unless allowed, FROM / FROM NAMED are refused) and runs
-it on an engine, reading at most ``limit`` rows. ``isolated`` does the same in a forked child killed at a deadline,
-because an rdflib or Oxigraph evaluation cannot be interrupted inside a thread. The server needs no such child: its
+it on an engine, reading at most ``limit`` rows (the engines stream, so a limit stops evaluation early unless the
+query must see every row first: ORDER BY, DISTINCT, aggregates). ``isolated`` does the same in a forked child killed
+at a deadline and held to a memory limit, because an rdflib or Oxigraph evaluation cannot be interrupted inside a
+thread, and Oxigraph, out of memory, aborts its process. The server needs no such child: its
 workers are themselves processes that it kills at the deadline.
 
 Values are bound as RDF terms that hipkg.queries validated and serialised: parameters replace a library query's
@@ -10,23 +12,19 @@ VALUES rows, and ``bindings`` of a query of yours become a trailing VALUES claus
 """
 from __future__ import annotations
 
-import contextlib
-import multiprocessing
-import os
-import signal
-import threading
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from rdflib import Literal, URIRef
 from rdflib.namespace import RDFS, SKOS
 from rdflib.term import Node
 
+from hipkg import isolation
 from hipkg.errors import (
     AmbiguousName,
-    HipkgError,
     InputError,
     ParameterError,
     QueryFailed,
+    QueryMemoryExceeded,
     QueryTimeout,
     UnknownName,
     shown,
@@ -43,6 +41,7 @@ if TYPE_CHECKING:
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_LIMIT = 10_000
+DEFAULT_MAX_MEMORY = 2 * 2**30  # bytes an evaluation may allocate beyond what the loaded graph holds at the fork
 
 
 def evaluate(engine: "Engine", text: str, *, limit: int | None = None, allow_service: bool = False, name: str = "query",
@@ -88,79 +87,31 @@ def _as_term(value: Any) -> Node:
 
 
 def isolated(engine: "Engine", text: str, *, timeout: float = DEFAULT_TIMEOUT, limit: int | None = DEFAULT_LIMIT,
-             allow_service: bool = False, name: str = "query", bindings: Mapping[str, Any] | None = None) -> Result:
-    """``evaluate`` in a forked child that is killed after ``timeout`` seconds (the child inherits the loaded engine).
-    Where there is no fork (Windows), it runs here, without the deadline."""
+             allow_service: bool = False, name: str = "query", bindings: Mapping[str, Any] | None = None,
+             max_memory: int | None = DEFAULT_MAX_MEMORY) -> Result:
+    """``evaluate`` in a forked child (hipkg.isolation) that is killed after ``timeout`` seconds and may allocate at
+    most ``max_memory`` bytes more than it inherited (the loaded engine): QueryTimeout, QueryMemoryExceeded. Where
+    there is no fork (Windows), it runs here, without either limit."""
     checked = check_query(text, allow_service, name)  # refuse before forking; the child checks again, cheaply
     text = _with_bindings(text, checked, name, bindings)
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return evaluate(engine, text, limit=limit, allow_service=allow_service, name=name)
-    ctx = multiprocessing.get_context("fork")
-    receiver, sender = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=_child, args=(engine, text, limit, allow_service, name, sender), daemon=True)
-    process.start()
-    sender.close()
-    with _child_killed_on_sigterm(process):
-        return _wait(process, receiver, timeout, name)
 
-
-@contextlib.contextmanager
-def _child_killed_on_sigterm(process: Any) -> Iterator[None]:
-    """While the child evaluates, SIGTERM first kills it, then goes on as it would have (the previous handler, or the
-    default: the process ends), so that no evaluation is left running at 100 % CPU after its parent."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def on_term(signum: int, _frame: object) -> None:
-        process.kill()
-        process.join(5)  # reaped here, not left a zombie for whoever adopts it
-        signal.signal(signum, previous)
-        os.kill(os.getpid(), signum)
-
-    signal.signal(signal.SIGTERM, on_term)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _wait(process: Any, receiver: Any, timeout: float, name: str) -> Result:
-    """The child's answer, or QueryTimeout after ``timeout`` seconds; the child is gone either way."""
-    try:
-        if not receiver.poll(timeout):
-            raise QueryTimeout(name, timeout)
+    def work() -> tuple[Any, ...]:
         try:
-            payload = receiver.recv()
-        except EOFError:
-            raise QueryFailed(name, f"query evaluation failed (the worker process ended with code {process.exitcode})") from None
-    finally:
-        if process.is_alive():
-            process.kill()
-        process.join()
-        receiver.close()
-    if isinstance(payload, HipkgError):
-        raise payload
-    kind, vars_, rows, boolean, triples, truncated = payload
+            result = evaluate(engine, text, limit=limit, allow_service=allow_service, name=name)
+        except QueryFailed as exc:
+            if exc.cause == "MemoryError":  # rdflib, in Python, wrapped by the engine
+                raise MemoryError from exc
+            raise
+        triples = list(result.graph) if result.graph is not None else None  # send triples, not an rdflib store
+        return result.kind, result.vars, result.rows, result.boolean, triples, result.truncated
+
+    kind, vars_, rows, boolean, triples, truncated = isolation.run(
+        work, timeout=timeout, max_memory=max_memory, timed_out=lambda: QueryTimeout(name, timeout),
+        out_of_memory=lambda: QueryMemoryExceeded(name, max_memory or 0),
+        failed=lambda detail, cause: QueryFailed(name, f"query evaluation failed ({detail})", cause))
     if triples is not None:
         return Result(kind, graph=new_graph(triples), truncated=truncated)
     return Result(kind, vars_, rows, boolean=boolean, truncated=truncated)
-
-
-def _child(engine: "Engine", text: str, limit: int | None, allow_service: bool, name: str, conn: Any) -> None:  # pragma: no cover - child process
-    try:
-        result = evaluate(engine, text, limit=limit, allow_service=allow_service, name=name)
-        triples = list(result.graph) if result.graph is not None else None  # send triples, not an rdflib store
-        payload: Any = (result.kind, result.vars, result.rows, result.boolean, triples, result.truncated)
-    except HipkgError as exc:
-        payload = exc
-    except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent as an error
-        payload = QueryFailed(name, f"{type(exc).__name__}: {' '.join(str(exc).split())[:400]}", type(exc).__name__)
-    try:
-        conn.send(payload)
-    finally:
-        conn.close()
 
 
 # ---------------------------------------------------------------------------------------------- parameters

@@ -287,3 +287,27 @@ def test_a_dead_idle_worker_is_replaced_before_the_next_request_and_healthz_tell
     health = server.get("/healthz").json()
     assert health["status"] == "ok" and health["live_workers"] == 2
     assert health["worker_restarts"] >= 2
+
+
+# ------------------------------------------------------------------------------------------------ bound values over HTTP
+
+from test_param_values import REFUSED, SAME  # noqa: E402 - the same values as in-process, on both engines
+
+
+@pytest.mark.parametrize("value", [v for v in SAME if isinstance(v, str)], ids=repr)
+def test_a_bound_value_over_http_is_a_term_not_text(server, value):
+    """The value reaches the query as one literal: no syntax error, and it matches nothing (as in-process)."""
+    reply = server.get("/queries/knowledge/pros-cons", {"kind": value}, headers={"Accept": "application/sparql-results+json"})
+    assert reply.status == 200, reply.text
+    assert reply.json()["results"]["bindings"] == []
+
+
+def test_a_bound_value_over_http_that_matches_answers(server):
+    reply = server.get("/queries/knowledge/pros-cons", {"kind": "con"}, headers={"Accept": "application/sparql-results+json"})
+    assert reply.status == 200 and {b["kind"]["value"] for b in reply.json()["results"]["bindings"]} == {"con"}
+
+
+@pytest.mark.parametrize("value", REFUSED, ids=repr)
+def test_a_value_a_parser_could_change_is_refused_over_http(server, value):
+    reply = server.get("/queries/knowledge/pros-cons", {"kind": value})
+    assert reply.status == 400 and "backslash followed by u or U" in reply.text

@@ -26,6 +26,23 @@ def positive(kind: type, what: str) -> Callable[[str], Any]:
     return parse
 
 
+_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def size(text: str) -> int:
+    """An argparse type for an amount of memory: bytes, or a number with K, M, G or T (powers of 1,024; KiB, MB, ...
+    mean the same)."""
+    raw = text.strip().upper().removesuffix("B").removesuffix("I")
+    number, unit = (raw[:-1], raw[-1]) if raw and raw[-1] in _UNITS else (raw, "")
+    try:
+        value = float(number)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a size (expected e.g. 2G, 512M or a number of bytes)") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text[:40]!r}: must be greater than 0")
+    return int(value * _UNITS[unit])
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 

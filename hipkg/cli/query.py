@@ -9,12 +9,12 @@ import sys
 import textwrap
 
 import hipkg
-from hipkg.cli._common import add_format, note, positive, print_json
+from hipkg.cli._common import add_format, note, positive, print_json, size
 from hipkg.engines import ENGINES, EndpointEngine
 from hipkg.errors import InputError
 from hipkg.queries import QueryLibrary
 from hipkg.results import render, table
-from hipkg.sparql import DEFAULT_LIMIT, DEFAULT_TIMEOUT, bind_params, evaluate, isolated
+from hipkg.sparql import DEFAULT_LIMIT, DEFAULT_MAX_MEMORY, DEFAULT_TIMEOUT, bind_params, evaluate, isolated
 
 FORMATS = ("table", "csv", "tsv", "json", "turtle")
 
@@ -48,7 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                   updates (INSERT, DELETE, LOAD, CLEAR, DROP, CREATE, ADD, MOVE, COPY) are refused (exit 2);
                   SERVICE is refused unless --allow-service;
                   FROM and FROM NAMED are refused (exit 2): nothing is ever fetched, the query always runs on the bundled graph;
-                  evaluation stops at --timeout (exit 2), and at most --limit rows (or triples) are returned.
+                  evaluation stops at --timeout or at --max-memory (exit 2), and at most --limit rows (or triples) are
+                  returned: evaluation stops at row N+1 unless the query must see every row first (ORDER BY,
+                  DISTINCT, GROUP BY), where --max-memory bounds it.
                 with --endpoint URL the same checked text is sent to that SPARQL 1.1 query endpoint (after 'hipkg push');
                   --timeout is then the HTTP timeout, and the server's own time limit applies (oxigraph serve --timeout-s).
 
@@ -60,10 +62,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                   hipkg query knowledge/indications --param target="trochanteric bursa injection"
                   hipkg query knowledge/medication-categories --param category=hipkg:Corticosteroid --format json
                   hipkg query recommend/reached --param codes=ICD10CM:M16.11 --param codes=hipkg:Fever
-                  hipkg query --file my.rq --format csv --timeout 5
+                  hipkg query --file my.rq --format csv --timeout 5 --max-memory 512M
                   hipkg query knowledge/contraindications --endpoint http://127.0.0.1:7878/query
 
-                exit codes: 0 answered, 2 bad input, refused query, syntax error or timeout"""),
+                exit codes: 0 answered, 2 bad input, refused query, syntax error, timeout or memory limit"""),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         p.add_argument("name", nargs="?", metavar="NAME", help="library query name, e.g. knowledge/contraindications")
@@ -75,6 +77,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help=f"stop evaluation after SECONDS (default: {DEFAULT_TIMEOUT:g})")
         p.add_argument("--limit", type=positive(int, "a whole number"), default=DEFAULT_LIMIT, metavar="N",
                        help=f"return at most N rows or triples; a note on stderr says when the answer was cut (default: {DEFAULT_LIMIT})")
+        p.add_argument("--max-memory", type=size, default=DEFAULT_MAX_MEMORY, metavar="SIZE",
+                       help=f"stop evaluation when it needs more than SIZE of memory beyond the loaded graph, e.g. 512M "
+                       f"or 4G (default: {DEFAULT_MAX_MEMORY // 2**30}G; in-process engines only)")
         p.add_argument("--allow-service", action="store_true", help="allow SERVICE clauses (federated queries reach the network)")
         p.add_argument("--engine", choices=ENGINES,
                        help="in-process SPARQL engine (default: oxigraph; rdflib is the slow reference, with the same answers)")
@@ -141,7 +146,8 @@ def run_query(args: argparse.Namespace) -> int:
                           allow_service=args.allow_service, name=label)
     else:
         engine = hipkg.load(engine=args.engine or "oxigraph").engine  # loaded before forking: the child inherits it
-        result = isolated(engine, text, timeout=args.timeout, limit=args.limit, allow_service=args.allow_service, name=label)
+        result = isolated(engine, text, timeout=args.timeout, limit=args.limit, allow_service=args.allow_service, name=label,
+                          max_memory=args.max_memory)
     sys.stdout.write(render(result, args.format, note))
     if result.truncated:
         what = "triples" if result.graph is not None else "rows"

@@ -4,8 +4,13 @@ from __future__ import annotations
 import argparse
 
 import hipkg
-from hipkg.cli._common import add_format, positive, print_json
+from hipkg import isolation
+from hipkg.cli._common import add_format, positive, print_json, size
+from hipkg.errors import InputError, ValidationStopped
 from hipkg.results import table
+
+DEFAULT_TIMEOUT = 120.0
+DEFAULT_MAX_MEMORY = 4 * 2**30
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,13 +21,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "together with it (for example new statements you want to contribute). The quality-check queries (queries/qc) "
         "also run on the bundled graph; their findings are reported as warnings in a second table (JSON key \"qc\") "
         "and never change the exit code.",
-        epilog="exit codes: 0 conforms (warnings allowed), 1 violations, 2 unreadable or invalid input\n"
+        epilog="Reading the FILEs and validating them runs in a child process stopped at --timeout or --max-memory.\n"
+        "exit codes: 0 conforms (warnings allowed), 1 violations, 2 unreadable or invalid input, or a limit reached\n"
         "example: hipkg validate my-statements.ttl --format json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("files", nargs="*", metavar="FILE", help="Turtle files to validate together with the bundled graph")
     p.add_argument("--max-bytes", type=positive(int, "a whole number of bytes"), default=None, metavar="N",
                    help="the largest FILE read (default: 10,485,760, 10 MiB)")
+    p.add_argument("--timeout", type=positive(float, "a number of seconds"), default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help=f"stop reading and validating after SECONDS (default: {DEFAULT_TIMEOUT:g})")
+    p.add_argument("--max-memory", type=size, default=DEFAULT_MAX_MEMORY, metavar="SIZE",
+                   help=f"stop when reading and validating need more than SIZE of memory beyond the loaded graph, "
+                   f"e.g. 512M (default: {DEFAULT_MAX_MEMORY // 2**30}G)")
     add_format(p, ("table", "json"), "table")
     p.add_argument(
         "--validator",
@@ -39,9 +50,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from hipkg.rdfio import MAX_USER_FILE_BYTES, read_user_file  # imported when validate runs, not for --help (start-up time)
 
-    extra = [read_user_file(f, args.max_bytes or MAX_USER_FILE_BYTES) for f in args.files]
     kg = hipkg.load()
-    report = kg.validate(extra, validator=args.validator)
+
+    def work() -> object:
+        extra = [read_user_file(f, args.max_bytes or MAX_USER_FILE_BYTES) for f in args.files]
+        return kg.validate(extra, validator=args.validator)
+
+    report = isolation.run(work, timeout=args.timeout, max_memory=args.max_memory,
+                           timed_out=lambda: ValidationStopped("time", args.timeout),
+                           out_of_memory=lambda: ValidationStopped("memory", args.max_memory),
+                           failed=lambda detail, _cause: InputError(f"validation failed ({detail})"))
     findings = quality_checks(kg)
     if args.format == "json":
         print_json({**report.to_json(), "qc": findings})
