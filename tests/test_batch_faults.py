@@ -173,16 +173,24 @@ def _session_processes(session: int) -> list[int]:
     return found
 
 
-def test_sigterm_to_a_query_leaves_no_evaluation_running(tmp_path):
-    """hipkg query evaluates in a child process (for --timeout); SIGTERM to hipkg stops the child too, and reaps it."""
+@pytest.mark.parametrize("command", ["query", "validate"])
+def test_sigterm_leaves_no_evaluation_running(tmp_path, command):
+    """hipkg query and hipkg validate work in a child process (hipkg.isolation, for the time and memory limits);
+    SIGTERM to hipkg stops the child too, and reaps it."""
     import signal
     import subprocess
     import sys
     import time
 
-    slow = tmp_path / "slow.rq"
-    slow.write_text("SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }\n")
-    proc = subprocess.Popen([sys.executable, "-m", "hipkg", "query", "--file", str(slow), "--timeout", "120"],
+    if command == "query":
+        slow = tmp_path / "slow.rq"
+        slow.write_text("SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }\n")
+        argv = ["query", "--file", str(slow), "--timeout", "120"]
+    else:  # a long RDF collection: minutes to read and validate
+        slow = tmp_path / "slow.ttl"
+        slow.write_text("@prefix ex: <http://example.org/> .\nex:s ex:p (" + " ".join(map(str, range(700_000))) + ") .\n")
+        argv = ["validate", str(slow), "--timeout", "120"]
+    proc = subprocess.Popen([sys.executable, "-m", "hipkg", *argv],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 60
     while len(_session_processes(proc.pid)) < 2 and time.monotonic() < deadline:  # the evaluation child has started
@@ -194,7 +202,7 @@ def test_sigterm_to_a_query_leaves_no_evaluation_running(tmp_path):
         if not _session_processes(proc.pid):
             break
         time.sleep(0.1)
-    assert not _session_processes(proc.pid), "the evaluation child outlived hipkg query"
+    assert not _session_processes(proc.pid), f"the child outlived hipkg {command}"
 
 
 def test_a_csv_batch_that_is_not_utf8_is_refused_without_a_traceback(tmp_path, capsys):
