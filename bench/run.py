@@ -250,7 +250,8 @@ def generate(kg, n: int, seed: int = 0) -> list[dict]:
     rows = kg.engine.execute("""PREFIX hipkg: <https://w3id.org/hipkg/>
         SELECT DISTINCT ?concept ?kind WHERE {
           { ?rule hipkg:triggeredBy ?concept BIND("finding" AS ?kind) } UNION { ?a hipkg:consideredWhen ?concept BIND("finding" AS ?kind) }
-          UNION { ?rule hipkg:triggeredByAllergyTo ?concept BIND("allergy" AS ?kind) } }""").rows
+          UNION { ?rule hipkg:triggeredByAllergyTo ?concept BIND("allergy" AS ?kind) }
+          FILTER NOT EXISTS { ?concept a hipkg:Policy } }""").rows  # a policy is no finding: a situation names it as "policy"
     conditions = sorted("hipkg:" + str(c)[len("https://w3id.org/hipkg/"):] for c, k in rows if str(k) == "finding")
     allergy_codes += sorted("hipkg:" + str(c)[len("https://w3id.org/hipkg/"):] for c, k in rows if str(k) == "allergy")
     from hipkg.codes import ALLERGY_PREFIXES, FINDING_PREFIXES, parse_code

@@ -27,6 +27,8 @@ def parse_turtle(data: str | bytes, name: str, graph: Graph | None = None) -> Gr
     target = graph if graph is not None else new_graph()
     try:
         target.parse(data=data, format="turtle", publicID=f"file:///{name}")
+    except MemoryError:
+        raise  # not the file's fault: a memory limit (hipkg.isolation) names itself
     except Exception as exc:  # rdflib raises many types (BadSyntax, ValueError, ...)
         raise InputError(f"{name}: not valid Turtle: {_parser_message(exc)}") from exc
     return target

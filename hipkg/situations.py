@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,7 +26,7 @@ from hipkg.namespaces import HIPKG, curie
 from hipkg.rdfio import parse_turtle
 from hipkg.vocabulary import Vocabulary
 
-KEYS = ("date", "findings", "allergies", "medications", "observations", "procedures", "injections", "goal")
+KEYS = ("date", "findings", "allergies", "medications", "observations", "procedures", "injections", "goal", "policy")
 #: The keys of a finding given as an object rather than a bare code, of an observation, a procedure and an injection.
 FINDING_KEYS = ("code", "certainty", "date")
 OBSERVATION_KEYS = ("code", "value", "unit", "date")
@@ -77,6 +77,7 @@ class Situation:
     observations: tuple[Observation, ...] = ()
     procedures: tuple[Procedure, ...] = ()
     injections: tuple[Injection, ...] = ()
+    policy: str = "source"
 
     def to_dict(self) -> dict[str, Any]:
         return {"findings": [c.given for c in self.findings], "allergies": [c.given for c in self.allergies], "goal": self.goal}
@@ -123,6 +124,8 @@ class Situation:
         out.append((node, HIPKG.referenceDate, Literal(self.date or datetime.date.today().isoformat(), datatype=XSD.date)))
         if goal is not None:
             out.append((node, HIPKG.goal, goal))
+        if vocabulary is not None and self.policy in vocabulary.policy:
+            out.append((node, HIPKG.policy, vocabulary.policy[self.policy]))
         return out
 
     def to_graph(self, node: URIRef = URIRef("urn:hipkg:situation"), goal: URIRef | None = None,
@@ -178,7 +181,8 @@ def from_dict(vocabulary: Vocabulary, data: Any, where: str = "situation", max_c
         expected = ", ".join(sorted(vocabulary.purposes))
         raise InvalidSituation(f"{where}: unknown goal {shown(goal)}; expected one of {expected}",
                                f"unknown goal; expected one of {expected}", field="goal")
-    return Situation(findings=_unique(findings["confirmed"]), allergies=_unique(c for c, _, _ in lists["allergies"]), goal=goal,
+    policy = _policy(vocabulary, data.get("policy", vocabulary.default_policy), where)
+    return Situation(findings=_unique(findings["confirmed"]), allergies=_unique(c for c, _, _ in lists["allergies"]), goal=goal, policy=policy,
                      suspected=_unique(findings["suspected"]), absent=_unique(findings["absent"]),
                      dates=tuple(sorted(dates.items())), date=today.isoformat() if today else None,
                      medications=_unique(c for c, _, _ in lists["medications"]), observations=observations,
@@ -324,6 +328,19 @@ def from_json(vocabulary: Vocabulary, text: str, where: str = "situation", max_c
     return from_dict(vocabulary, data, where, max_codes)
 
 
+def _policy(vocabulary: Vocabulary, policy: Any, where: str) -> str:
+    if not isinstance(policy, str) or policy not in vocabulary.policy:
+        expected = ", ".join(sorted(vocabulary.policy))
+        raise InvalidSituation(f"{where}: unknown policy {shown(policy)}; expected one of {expected}",
+                               f"unknown policy; expected one of {expected}", field="policy")
+    return policy
+
+
+def with_policy(vocabulary: Vocabulary, situation: Situation, policy: Any, where: str = "situation") -> Situation:
+    """The situation answered under another policy (``hipkg recommend --policy``)."""
+    return replace(situation, policy=_policy(vocabulary, policy, where))
+
+
 def from_graph(vocabulary: Vocabulary, graph: Graph, validate: Callable[[Graph], Any], where: str = "situation") -> Situation:
     """Read exactly one hipkg:Situation from RDF, after ``validate`` (SHACL with the situation shapes) accepts it."""
     report = validate(graph)
@@ -335,6 +352,7 @@ def from_graph(vocabulary: Vocabulary, graph: Graph, validate: Callable[[Graph],
         raise InputError(f"{where}: expected exactly one hipkg:Situation, found {len(nodes)}")
     node = nodes[0]
     goal = graph.value(node, HIPKG.goal)
+    policy = graph.value(node, HIPKG.policy)
     properties = {"findings": HIPKG.findingCode, "suspected": HIPKG.suspectedCode, "absent": HIPKG.absentCode,
                   "dates": HIPKG.findingDate, "date": HIPKG.referenceDate, "medications": HIPKG.medicationCode,
                   "allergies": HIPKG.allergyCode}
@@ -348,6 +366,8 @@ def from_graph(vocabulary: Vocabulary, graph: Graph, validate: Callable[[Graph],
     data = from_rows(vocabulary, {k: v for k, v in fields.items() if v}, events)
     if goal is not None:
         data["goal"] = vocabulary.goal_slug(goal) or curie(goal)
+    if policy is not None:
+        data["policy"] = vocabulary.policy_slug(policy) or curie(policy)
     return from_dict(vocabulary, data, where)
 
 

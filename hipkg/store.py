@@ -118,10 +118,10 @@ class Store:
 
     @functools.cached_property
     def vocabulary(self) -> Vocabulary:
-        """Goals and statuses as the graph defines them (read once)."""
+        """Goals, policies and statuses as the graph defines them (read once)."""
         return Vocabulary.from_results(self.query("recommend/goals"), self.query("recommend/statuses"),
                                        self.query("recommend/certainties"), self.query("recommend/observation-units"),
-                                       self.query("recommend/injection-terms"))
+                                       self.query("recommend/injection-terms"), self.query("recommend/policies"))
 
     def label(self, node: URIRef) -> str:
         value = self.data.value(node, RDFS.label)

@@ -1,6 +1,7 @@
-"""The vocabulary an answer speaks, as the graph defines it: goals (with the default one) and option statuses.
+"""The vocabulary an answer speaks, as the graph defines it: goals and policies (each with the default one) and option
+statuses.
 
-Read once per graph (queries recommend/goals and recommend/statuses), so Python never repeats a slug, an order or a
+Read once per graph (queries recommend/goals, recommend/policies and recommend/statuses), so Python never repeats a slug, an order or a
 wording: a new status or goal is a change to ontology/, not to code.
 """
 from __future__ import annotations
@@ -44,14 +45,20 @@ class Vocabulary:
     units: tuple[tuple[str, str], ...] = ()  # (LOINC CURIE, UCUM code) an observation may be given in
     targets: tuple[tuple[str, URIRef], ...] = ()  # injection target slug -> IRI
     categories: tuple[tuple[str, URIRef], ...] = ()  # medication category slug -> IRI
+    policies: tuple[tuple[str, URIRef], ...] = ()  # policy slug -> IRI
+    default_policy: str = ""
 
     @classmethod
     def from_results(cls, goals: Result, statuses: Result, certainties: Result | None = None, units: Result | None = None,
-                     terms: Result | None = None) -> "Vocabulary":
+                     terms: Result | None = None, policies: Result | None = None) -> "Vocabulary":
         found = tuple(Goal(str(r["slug"]), r["purpose"], str(r["label"])) for r in goals)
         defaults = [str(r["slug"]) for r in goals if r["default"] is not None and r["default"].toPython() is True]
         if len(defaults) != 1:
             raise ValueError(f"the graph must name exactly one default goal (hipkg:Situation hipkg:defaultGoal), found {defaults}")
+        named_policies = tuple((str(r["slug"]), r["policy"]) for r in policies or ())
+        default_policies = [str(r["slug"]) for r in policies or () if r["default"] is not None and r["default"].toPython() is True]
+        if policies is not None and len(default_policies) != 1:
+            raise ValueError(f"the graph must name exactly one default policy (hipkg:Situation hipkg:defaultPolicy), found {default_policies}")
         ranked = sorted((Status(str(r["slug"]), str(r["label"]), str(r["definition"]), int(r["rank"])) for r in statuses),
                         key=lambda s: s.rank)
         known = tuple(Certainty(str(r["slug"]), str(r["label"]), r["property"]) for r in certainties or ())
@@ -59,7 +66,8 @@ class Vocabulary:
         named = [(str(r["kind"]), str(r["slug"]), r["term"]) for r in terms or ()]
         return cls(found, defaults[0], tuple(ranked), known, accepted,
                    tuple((slug, iri) for kind, slug, iri in named if kind == "target"),
-                   tuple((slug, iri) for kind, slug, iri in named if kind == "category"))
+                   tuple((slug, iri) for kind, slug, iri in named if kind == "category"),
+                   named_policies, default_policies[0] if default_policies else "")
 
     def goal_iri(self, slug: str) -> URIRef:
         return self.purposes[slug]
@@ -74,6 +82,14 @@ class Vocabulary:
 
     def goal_label(self, slug: str) -> str:
         return next((g.label for g in self.goals if g.slug == slug), slug)
+
+    @functools.cached_property
+    def policy(self) -> dict[str, URIRef]:
+        """Policy slug -> IRI."""
+        return dict(self.policies)
+
+    def policy_slug(self, iri: URIRef) -> str | None:
+        return next((slug for slug, i in self.policies if i == iri), None)
 
     @functools.cached_property
     def status_order(self) -> tuple[str, ...]:

@@ -1,4 +1,4 @@
-"""Examples that are tests: examples/NAME.json in, the statuses of examples/NAME.expected.json out."""
+"""Examples that are tests: examples/NAME.json in, the statuses (and guideline verdicts) of examples/NAME.expected.json out."""
 from __future__ import annotations
 
 import json
@@ -36,16 +36,21 @@ def test_example(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     for check in expected["options"]:
         chosen = [o for o in result["options"] if matches(o, check["where"])]
         assert chosen, f"no option matches {check['where']}"
-        ok = [o["status"] in check["status"] for o in chosen]
-        if check["quantifier"] == "all":
-            assert all(ok), [(o["id"], o["status"]) for o in chosen if o["status"] not in check["status"]]
-        elif check["quantifier"] == "some":
-            assert any(ok), sorted({o["status"] for o in chosen})
-        else:
-            assert not any(ok), [o["id"] for o in chosen if o["status"] in check["status"]]
+        for key, value in (("status", lambda o: o["status"]), ("verdict", lambda o: o["guidelines"]["verdict"])):
+            if key not in check:
+                continue
+            ok = [value(o) in check[key] for o in chosen]
+            if check["quantifier"] == "all":
+                assert all(ok), [(o["id"], value(o)) for o in chosen if value(o) not in check[key]]
+            elif check["quantifier"] == "some":
+                assert any(ok), sorted({value(o) for o in chosen})
+            else:
+                assert not any(ok), [o["id"] for o in chosen if value(o) in check[key]]
     advice_ids = {a["id"] for a in result["advice"]}
     assert set(expected.get("advice", [])) <= advice_ids
     assert result["unrecognized"] == expected.get("unrecognized", [])
     asked = {q["check"] for q in result["questions"]}
     assert set(expected.get("questions", [])) == asked, sorted(asked)
     assert set(expected.get("rules", [])) <= {r["id"] for r in result["rules"]}
+    listed = {r["id"] for o in result["options"] for r in o["guidelines"]["recommendations"]}
+    assert set(expected.get("recommendations", [])) <= listed, sorted(listed)

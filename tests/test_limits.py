@@ -147,6 +147,8 @@ def test_a_bad_size_names_the_value(text):
 
 @pytest.mark.parametrize("flag, value, message", [("--timeout", "0.05", "validation stopped after 0.05 s"),
                                                   ("--max-memory", "1M", "validation stopped at the memory limit of 1 MiB")])
-def test_validate_is_bounded_in_time_and_memory(flag, value, message, capsys):
-    assert main(["validate", flag, value]) == 2
+def test_validate_is_bounded_in_time_and_memory(flag, value, message, tmp_path, capsys):
+    path = tmp_path / "mine.ttl"  # a file to read, so that the child allocates whatever was loaded or cached before
+    path.write_text("@prefix ex: <http://example.org/> .\n" + "".join(f"ex:s{i} ex:p {i} .\n" for i in range(20_000)))
+    assert main(["validate", str(path), flag, value]) == 2
     assert message in capsys.readouterr().err

@@ -39,10 +39,11 @@ def test_json_shape_and_every_option_once(capsys: pytest.CaptureFixture[str], kg
 
 def test_reasons_quote_the_source_verbatim(capsys: pytest.CaptureFixture[str]) -> None:
     _, out, _ = run(capsys, "recommend", str(EXAMPLES / "osteoarthritis-diabetes-hyperglycaemia.json"), "--format", "json")
-    reasons = [r for o in json.loads(out)["options"] for r in o["reasons"]]
-    assert reasons
-    for r in reasons:
-        assert r["source"]["quote"] in SOURCE, r
+    data = json.loads(out)
+    reasons = [r for o in data["options"] for r in o["reasons"]]
+    assert reasons and {r["id"] for r in reasons} == set(data["reasons"])
+    for text in data["reasons"].values():
+        assert text["source"]["quote"] in SOURCE, text
 
 
 def test_same_input_gives_byte_identical_output(capsys: pytest.CaptureFixture[str]) -> None:
@@ -183,3 +184,21 @@ def test_batch_csv(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_engine_option(engine: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "recommend", str(EXAMPLES / "septic-arthritis.json"), "--format", "json", "--engine", engine)
     assert code == 0 and json.loads(out)["advice"]
+
+
+def test_a_reason_says_the_same_whichever_option_it_concerns(kg) -> None:
+    """The JSON gives each reason's text once (``reasons``, by id): so a reason's label, source and question depend on
+    its id alone, in every example and in generated situations."""
+    import random
+
+    situations = [json.loads(p.read_text()) for p in sorted(EXAMPLES.glob("*.json")) if not p.name.endswith(".expected.json")]
+    rng = random.Random(0)
+    concepts = sorted("hipkg:" + str(row[0]).rsplit("/", 1)[1] for row in kg.sparql("SELECT DISTINCT ?t WHERE { ?rule hipkg:triggeredBy ?t }").rows)
+    situations += [{"findings": rng.sample(concepts, min(3, len(concepts)))} for _ in range(50)]
+    for situation in situations:
+        texts: dict[str, dict] = {}
+        answer = kg.recommend(situation)
+        for option in answer.options:
+            for reason in option.reasons:
+                assert texts.setdefault(reason.id, reason.text_json()) == reason.text_json(), reason.id
+        assert set(answer.to_json()["reasons"]) == set(texts)

@@ -34,10 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
             findings prefixes: ICD10CM, SNOMEDCT (also SCTID, SNOMEDCT_US), hipkg   (case-insensitive)
             allergy prefixes:  RXNORM, SNOMEDCT, hipkg
             goals: therapeutic (default), diagnostic-and-therapeutic
+            policies: source (default: the source's rules only; guideline recommendations are shown with each option)
+                      guidelines (also the verified, current guideline recommendations as rules of kind guideline)
 
             examples:
               hipkg recommend examples/hip-osteoarthritis-left.json
               hipkg recommend --finding ICD10CM:M16.12 --finding ICD10CM:Z79.01 --format json
+              hipkg recommend examples/guidelines-hip-osteoarthritis.json --policy guidelines
               hipkg recommend --batch situations.jsonl > answers.jsonl       (workers once there are 2+ chunks)
               hipkg recommend FILE --endpoint http://HOST:7878/query --update-endpoint http://HOST:7878/update
               hipkg recommend --stored --endpoint http://HOST:7878/query     (after 'hipkg push --situations FILE')
@@ -50,6 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--finding", action="append", default=[], metavar="CODE", help="a finding code (repeatable), instead of FILE")
     p.add_argument("--allergy", action="append", default=[], metavar="CODE", help="an allergy code (repeatable)")
     p.add_argument("--goal", metavar="GOAL", help="therapeutic (default) or diagnostic-and-therapeutic")
+    p.add_argument("--policy", metavar="POLICY", help="source (default) or guidelines: which statements the answer applies "
+                   "(overrides the situation's \"policy\"; in a --batch, set \"policy\" in each situation)")
     p.add_argument("--batch", metavar="FILE", help="many situations: .jsonl (one JSON situation per line) or .csv (columns findings, "
                    "allergies, goal; codes separated by ';' or spaces); '-' reads JSON lines from standard input. One JSON answer "
                    "per line out, in input order, answered with one set of queries per chunk")
@@ -91,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("give either --engine or --endpoint, not both: with --endpoint the server's engine answers")
     if args.update_endpoint and not args.endpoint:
         raise InputError("--update-endpoint goes with --endpoint URL")
+    if args.policy and (args.batch or args.stored):
+        raise InputError("--policy applies to one situation; in a --batch or --stored, each situation names its \"policy\"")
     if args.stored and not args.endpoint:
         raise InputError("--stored answers the situations a server holds: give its --endpoint URL")
     kg = hipkg.load(engine=args.engine or "oxigraph", endpoint=args.endpoint, update_endpoint=args.update_endpoint)
@@ -100,12 +107,16 @@ def run(args: argparse.Namespace) -> int:
         max_bytes = args.max_bytes or situations.MAX_SITUATION_BYTES
         situation = situations.read(kg.vocabulary, args.file, kg.validate_situation, sys.stdin.read(max_bytes + 1) if args.file == "-" else None,
                                     args.max_codes or situations.MAX_ENTRIES, max_bytes)
+        if args.policy:
+            situation = situations.with_policy(kg.vocabulary, situation, args.policy, "--policy")
     else:
         if not args.finding:
             raise InputError("--finding is required (at least one) when no situation FILE is given")
         data = {"findings": args.finding, "allergies": args.allergy}
         if args.goal:
             data["goal"] = args.goal
+        if args.policy:
+            data["policy"] = args.policy
         situation = situations.from_dict(kg.vocabulary, data, "command line")
     result = kg.recommend(situation)
     sys.stdout.write(result.dumps() if args.format == "json" else render_table(result))

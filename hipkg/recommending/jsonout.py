@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Iterable, Iterator
 
-from hipkg.recommending.model import Advice, Fired as Listed, OptionResult, Reason, Recommendation
+from hipkg.recommending.model import Advice, Fired as Listed, Guidelines, OptionResult, Reason, Recommendation
 
 
 class LineWriter:
@@ -19,8 +19,9 @@ class LineWriter:
     def __init__(self) -> None:
         self._texts: dict[int, tuple[object, str]] = {}  # id -> (object, its text); holding the object keeps its id unique
         self._heads: dict[str, str] = {}  # option id -> its JSON object up to (excluding) the status
+        self._reason_texts: dict[str, str] = {}  # reason id -> "id": its text (the same for every reason of that id)
 
-    def _text(self, obj: Reason | OptionResult | Advice) -> str:
+    def _text(self, obj: Reason | OptionResult | Advice | Guidelines) -> str:
         hit = self._texts.get(id(obj))
         if hit is None or hit[0] is not obj:
             hit = self._texts[id(obj)] = (obj, json.dumps(obj.to_json()))
@@ -44,11 +45,25 @@ class LineWriter:
             return hit[1]
         head = self._heads.get(o.id)
         if head is None:
-            fields = {k: v for k, v in o.to_json().items() if k not in ("status", "reasons")}
+            fields = {k: v for k, v in o.to_json().items() if k not in ("status", "reasons", "guidelines")}
             head = self._heads[o.id] = json.dumps(fields)[:-1]  # the object without its closing brace
-        text = f"{head}, \"status\": {json.dumps(o.status)}, \"reasons\": [{', '.join(map(self._text, o.reasons))}]}}"
+        text = (f"{head}, \"status\": {json.dumps(o.status)}, \"reasons\": [{', '.join(map(self._text, o.reasons))}], "
+                f"\"guidelines\": {self._text(o.guidelines)}}}")
         self._texts[id(o)] = (o, text)
         return text
+
+    def _reason_text(self, reason: Reason) -> str:
+        hit = self._reason_texts.get(reason.id)
+        if hit is None:
+            hit = self._reason_texts[reason.id] = f"{json.dumps(reason.id)}: {json.dumps(reason.text_json())}"
+        return hit
+
+    def _practice(self, r: Recommendation) -> str:
+        """The practice recommendations: one tuple, the same for every answer."""
+        hit = self._texts.get(id(r.practice))
+        if hit is None or hit[0] is not r.practice:
+            hit = self._texts[id(r.practice)] = (r.practice, json.dumps([p.to_json() for p in r.practice]))
+        return hit[1]
 
     def members(self, r: Recommendation) -> str:
         """The answer's members, without the enclosing braces."""
@@ -56,7 +71,9 @@ class LineWriter:
         return (f"\"situation\": {json.dumps(head)}, \"unrecognized\": {json.dumps(list(r.unrecognized))}, "
                 f"\"questions\": {self._listed(r.questions)}, \"rules\": {self._listed(r.rules)}, "
                 f"\"assumed_absent\": {self._listed(r.assumed_absent, brief=True)}, "
-                f"\"options\": [{', '.join(map(self._option, r.options))}], \"advice\": [{', '.join(map(self._text, r.advice))}], "
+                f"\"reasons\": {{{', '.join(map(self._reason_text, r.reason_texts()))}}}, "
+                f"\"options\": [{', '.join(map(self._option, r.options))}], "
+                f"\"guideline_practice\": {self._practice(r)}, \"advice\": [{', '.join(map(self._text, r.advice))}], "
                 f"\"disclaimer\": {json.dumps(r.disclaimer)}")
 
     def line(self, r: Recommendation) -> str:

@@ -22,7 +22,8 @@ class Citation:
 
 @dataclass(frozen=True)
 class Reason:
-    """Why an option has its status: a triggered rule (kind indication, caution or contraindication), or an open
+    """Why an option has its status: a triggered rule (kind indication, caution, contraindication, or guideline with
+    its severity: a rule of the guidelines policy), or an open
     check with the question that settles it and ``rule``, the rule it asks about (kind check for a contraindication,
     caution for a caution-level rule: a check never says more than its rule)."""
 
@@ -33,11 +34,24 @@ class Reason:
     source: Citation
     question: str | None = None
     rule: str | None = None
+    severity: str | None = None  # of a reason of kind guideline: avoid or caution, the status it stands for
 
     def to_json(self) -> dict[str, Any]:
-        out = {"kind": self.kind, "id": self.id, "label": self.label, "because": self.because, "source": self.source.to_json()}
+        """The reason as an option lists it: what concerns this option (kind, id, because, the rule a check asks
+        about, a guideline rule's severity); its text, the same for every option, is in the answer's ``reasons`` once
+        (``text_json``)."""
+        out = {"kind": self.kind, "id": self.id, "because": self.because}
+        if self.rule is not None:
+            out["rule"] = self.rule
+        if self.severity is not None:
+            out["severity"] = self.severity
+        return out
+
+    def text_json(self) -> dict[str, Any]:
+        """What the reason says, whichever option it concerns: its label, source and, for a check, its question."""
+        out = {"label": self.label, "source": self.source.to_json()}
         if self.question is not None:
-            out.update(question=self.question, rule=self.rule)
+            out["question"] = self.question
         return out
 
 
@@ -59,6 +73,48 @@ class Fired:
         return out
 
 
+@dataclass(frozen=True)
+class GuidelineRecommendation:
+    """One guideline recommendation as an answer shows it; ``statement`` is None when its sentence was not read
+    (``verified`` False, ``reason`` says why)."""
+
+    id: str
+    label: str
+    body: str
+    year: int
+    direction: str
+    strength: str
+    strength_as_written: str
+    population: str | None
+    statement: str | None
+    locator: str
+    aspect: str
+    verified: bool
+    reason: str | None
+    guideline: str
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "label": self.label, "body": self.body, "year": self.year,
+                               "guideline": self.guideline, "direction": self.direction, "strength": self.strength,
+                               "strength_as_written": self.strength_as_written, "population": self.population,
+                               "aspect": self.aspect, "statement": self.statement, "locator": self.locator,
+                               "verified": self.verified}
+        if self.reason is not None:
+            out["unverified_reason"] = self.reason
+        return out
+
+
+@dataclass(frozen=True)
+class Guidelines:
+    """What the guidelines say about one option in one situation: the verdict and the recommendations behind it."""
+
+    verdict: str
+    recommendations: tuple[GuidelineRecommendation, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "recommendations": [r.to_json() for r in self.recommendations]}
+
+
 class OptionResult(NamedTuple):
     """One option's status in a situation, with every reason for it. A named tuple, not a dataclass: a batch makes
     tens of thousands of these per chunk, and a tuple is built several times faster."""
@@ -69,17 +125,28 @@ class OptionResult(NamedTuple):
     guidance: str
     medication_categories: tuple[str, ...]
     purpose: str
-    expect: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]  # (category, onset, duration) as the graph says
+    expect: tuple[tuple[Any, ...], ...]  # (category, onset, duration, benefit per guidelines) as the graph says
     status: str
     reasons: tuple[Reason, ...]
+    guidelines: Guidelines
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id, "label": self.label, "target": self.target, "guidance": self.guidance,
             "medication_categories": list(self.medication_categories), "purpose": self.purpose,
-            "expect": [{"category": c, "onset": list(onset), "duration": list(duration)} for c, onset, duration in self.expect],
-            "status": self.status, "reasons": [r.to_json() for r in self.reasons],
+            "expect": [_expect(*e) for e in self.expect],
+            "status": self.status, "reasons": [r.to_json() for r in self.reasons], "guidelines": self.guidelines.to_json(),
         }
+
+
+def _expect(category: str, onset: tuple[str, ...], duration: tuple[str, ...],
+            benefit: tuple[tuple[str, str, str | None], ...] = ()) -> dict[str, Any]:
+    """What to expect of one category: the source's onset and duration, and how long a guideline says its benefit lasts
+    (duration, recommendation, population), where one does."""
+    out: dict[str, Any] = {"category": category, "onset": list(onset), "duration": list(duration)}
+    if benefit:
+        out["benefit_per_guidelines"] = [{"duration": d, "recommendation": r, "population": p} for d, r, p in benefit]
+    return out
 
 
 @dataclass(frozen=True)
@@ -105,12 +172,15 @@ class Recommendation:
     rules: tuple[Fired, ...] = ()  # every rule triggered, once
     questions: tuple[Fired, ...] = ()  # every open check, once
     assumed_absent: tuple[Fired, ...] = ()  # the avoid-level contraindications neither triggered, asked nor ruled out
+    practice: tuple[GuidelineRecommendation, ...] = ()  # guideline practice recommendations for every population, once
     disclaimer: str = field(default=DISCLAIMER)
 
     def to_json(self) -> dict[str, Any]:
         return {
             **self.to_json_head(),
+            "reasons": {r.id: r.text_json() for r in self.reason_texts()},
             "options": [o.to_json() for o in self.options],
+            "guideline_practice": [p.to_json() for p in self.practice],
             "advice": [a.to_json() for a in self.advice],
             "disclaimer": self.disclaimer,
         }
@@ -124,6 +194,14 @@ class Recommendation:
             "rules": [r.to_json() for r in self.rules],
             "assumed_absent": [{"id": r.id, "label": r.label} for r in self.assumed_absent],
         }
+
+    def reason_texts(self) -> list[Reason]:
+        """One reason per id among every option's reasons, in the order of their ids: the texts the answer gives once."""
+        seen: dict[str, Reason] = {}
+        for option in self.options:
+            for reason in option.reasons:
+                seen.setdefault(reason.id, reason)
+        return [seen[k] for k in sorted(seen)]
 
     def situation_json(self) -> dict[str, Any]:
         """The situation as understood: its codes with the concepts they name, its events, its date and goal."""
@@ -154,6 +232,7 @@ class Recommendation:
         if s.injections:
             situation["injections"] = [{"date": j.date, "target": j.target, "medications": list(j.medications)} for j in s.injections]
         situation["goal"] = s.goal
+        situation["policy"] = s.policy
         return situation
 
     def dumps(self) -> str:

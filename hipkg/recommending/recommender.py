@@ -20,15 +20,16 @@ from rdflib import Literal, URIRef
 from hipkg.codes import candidates
 from hipkg.errors import InputError
 from hipkg.namespaces import curie
+from hipkg.recommending.guidelines import GuidelineBook, Populations
 from hipkg.recommending.memo import Memo
-from hipkg.recommending.model import Advice, Citation, Fired as Listed, OptionResult, Reason, Recommendation
+from hipkg.recommending.model import Advice, Citation, Fired as Listed, Guidelines, OptionResult, Reason, Recommendation
 from hipkg.situations import Situation, from_dict, from_rows
 from hipkg.store import Store
 
 #: What the answer gives as the trigger of a rule every situation triggers (recommend/standing).
 ALWAYS = "always"
-#: The order of a reason's kinds within an option (recommend/effects names three; an open check is the fourth).
-KIND_ORDER = ("contraindication", "check", "caution", "indication")
+#: The order of a reason's kinds within an option (recommend/effects names four; an open check is the fifth).
+KIND_ORDER = ("contraindication", "check", "guideline", "caution", "indication")
 
 Fields = tuple[Any, ...]  # id, label, target, guidance, categories, purpose, expect (OptionResult's fields before the status)
 Fired = tuple[tuple[URIRef, str], ...]  # (rule, what triggered it), sorted
@@ -65,8 +66,9 @@ class Recommender:
         self.statuses: Memo[tuple[URIRef, frozenset[URIRef], frozenset[URIRef]], dict[str, str]] = Memo(self.STATUS_MEMO)
         self.checks: Memo[tuple[frozenset[Any], ...], tuple[tuple[URIRef, URIRef, str], ...]] = Memo(self.STATUS_MEMO)
         self._assumed: Memo[tuple[Fired, Open, frozenset[URIRef]], tuple[Listed, ...]] = Memo(self.OPTIONS_MEMO)
-        self.option_sets: Memo[tuple[URIRef, Fired, Open], tuple[tuple[OptionResult, ...], tuple[Listed, ...], tuple[Listed, ...]]] = Memo(self.OPTIONS_MEMO)
-        self._options: Memo[tuple[str, str, tuple[int, ...]], OptionResult] = Memo(self.CODE_MEMO)  # equal options shared
+        self.option_sets: Memo[tuple[URIRef, Fired, Open, Populations], tuple[tuple[OptionResult, ...], tuple[Listed, ...], tuple[Listed, ...]]] = Memo(self.OPTIONS_MEMO)
+        self._options: Memo[tuple[str, str, tuple[int, ...], int], OptionResult] = Memo(self.CODE_MEMO)  # equal options shared
+        self.book = GuidelineBook(store)
         self._concerned: Memo[tuple[URIRef, URIRef, str, URIRef | None], tuple[tuple[str, tuple[tuple[int, str, str], Reason]], ...]] = Memo(self.CODE_MEMO)
         self._reasons: dict[tuple[str, URIRef, str, URIRef | None], tuple[tuple[int, str, str], Reason]] = {}  # interned, with sort keys
 
@@ -75,8 +77,9 @@ class Recommender:
     @functools.cached_property
     def described(self) -> tuple[tuple[Fields, OptionResult], ...]:
         """Each option's descriptive fields, in id order, with its result when no triggered rule concerns it:
-        not indicated, without reasons (recommend/status). Its expected onset and duration are its categories'
-        (recommend/expect)."""
+        not indicated, without reasons (recommend/status), with the guideline block of a situation that reaches no
+        population. Its expected onset and duration are its categories' (recommend/expect), with how long a guideline
+        says the benefit lasts where one does (recommend/benefit)."""
         options: dict[str, dict[str, Any]] = {}
         for row in self.store.query("recommend/options"):
             o = options.setdefault(curie(row["option"]), {
@@ -87,12 +90,17 @@ class Recommender:
         course: dict[str, dict[str, list[str]]] = {}
         for slug, aspect, label in self.store.query("recommend/expect").rows:
             course.setdefault(str(slug), {}).setdefault(str(aspect), []).append(str(label))
+        benefit: dict[tuple[str, str], list[tuple[str, str, str | None]]] = {}
+        for option, slug, duration, recommendation, population in self.store.query("recommend/benefit").rows:
+            benefit.setdefault((curie(option), str(slug)), []).append(
+                (str(duration), curie(recommendation), str(population) if population is not None else None))
+        plain = self.book.blocks([frozenset()])[frozenset()]
         out = []
         for oid, o in sorted(options.items()):
-            expect = tuple((c, tuple(course.get(c, {}).get("onset", ())), tuple(course.get(c, {}).get("duration", ())))
-                           for c in o["categories"])
+            expect = tuple((c, tuple(course.get(c, {}).get("onset", ())), tuple(course.get(c, {}).get("duration", ())),
+                            tuple(benefit.get((oid, c), ()))) for c in o["categories"])
             fields = (oid, o["label"], o["target"], o["guidance"], tuple(o["categories"]), o["purpose"], expect)
-            out.append((fields, OptionResult(*fields, self.vocabulary.not_indicated, ())))
+            out.append((fields, OptionResult(*fields, self.vocabulary.not_indicated, (), plain.get(oid, self.book.none))))
         return tuple(out)
 
     @functools.cached_property
@@ -112,9 +120,15 @@ class Recommender:
     def effects(self) -> dict[tuple[URIRef, URIRef], tuple[tuple[str, str], ...]]:
         """(rule, goal) -> the (option, kind) pairs it concerns (recommend/effects)."""
         out: dict[tuple[URIRef, URIRef], list[tuple[str, str]]] = {}
-        for rule, goal, option, kind in self.store.query("recommend/effects").rows:
+        for rule, goal, option, kind, _ in self.store.query("recommend/effects").rows:
             out.setdefault((rule, goal), []).append((curie(option), str(kind)))
         return {key: tuple(value) for key, value in out.items()}
+
+    @functools.cached_property
+    def severities(self) -> dict[str, str]:
+        """Rule -> the severity its reasons of kind guideline name (recommend/effects)."""
+        return {curie(rule): str(severity) for rule, _, _, _, severity in self.store.query("recommend/effects").rows
+                if severity is not None}
 
     @functools.cached_property
     def advice(self) -> dict[URIRef, tuple[str, ...]]:
@@ -158,16 +172,17 @@ class Recommender:
         Each case comes back with its recommendation, or with a message saying why it cannot be answered (no finding,
         a malformed code, an unknown goal, fewer triples than its completeness mark says): none is dropped."""
         held: dict[URIRef, dict[str, list[str]]] = {case: {} for case in cases}
-        goals: dict[URIRef, str] = {}
-        for case, goal, field, value in self.store.query("recommend/situations", cases=list(cases)).rows:
+        goals: dict[URIRef, dict[str, str]] = {case: {} for case in cases}
+        for case, goal, policy, field, value in self.store.query("recommend/situations", cases=list(cases)).rows:
             held[case].setdefault(str(field), []).append(str(value))
             if goal is not None:
-                goals[case] = self.vocabulary.goal_slug(goal) or curie(goal)
+                goals[case]["goal"] = self.vocabulary.goal_slug(goal) or curie(goal)
+            if policy is not None:
+                goals[case]["policy"] = self.vocabulary.policy_slug(policy) or curie(policy)
         events: dict[URIRef, list[tuple[str, str, Any, Any]]] = {case: [] for case in cases}
         for case, kind, event, prop, value in self.store.query("recommend/situation-events", cases=list(cases)).rows:
             events[case].append((str(kind), str(event), str(prop), value))
-        given = {case: {**from_rows(self.vocabulary, held[case], events[case]), **({"goal": goals[case]} if case in goals else {})}
-                 for case in cases}
+        given = {case: {**from_rows(self.vocabulary, held[case], events[case]), **goals[case]} for case in cases}
         parsed: dict[URIRef, Situation] = {}
         failed: dict[URIRef, str] = {}
         for case, expected, count in self.store.query("recommend/stored-counts", cases=list(cases)).rows:
@@ -190,6 +205,7 @@ class Recommender:
         """The recommendations for situations held in the store under the given IRIs, in the same order."""
         reached = self.reach(situations)
         self.observe(situations, reached)
+        self.under_policy(situations, reached)
         triggered = self.trigger(list(situations), reached)
         opened = self.check(reached, triggered)
         goal_of = {case: self.vocabulary.purposes[s.goal] for case, s in situations.items()}
@@ -203,13 +219,20 @@ class Recommender:
                                        frozenset(r for _, r, _ in asked.get(case, ())))
                                 for case in {*fired, *asked}})
         advised = self._advised(triggered, reached)
+        populations: dict[URIRef, set[URIRef]] = {case: set() for case in situations}
+        known = self.book.populations
+        for case, _, via in reached.findings:
+            if via in known:
+                populations[case].add(via)
+        sets = {case: frozenset(found) for case, found in populations.items()}
+        blocks = self.book.blocks(sets.values())
         today = datetime.date.today().isoformat()
         out = []
         for case, s in situations.items():
-            key = (goal_of[case], tuple(sorted(fired.get(case, ()))), tuple(sorted(asked.get(case, ()))))
+            key = (goal_of[case], tuple(sorted(fired.get(case, ()))), tuple(sorted(asked.get(case, ()))), sets[case])
             made = self.option_sets.get(key)
             if made is None:
-                made = self.option_sets.put(key, (self.assemble(key[1], key[2], key[0], statuses.get(case, {})),
+                made = self.option_sets.put(key, (self.assemble(key[1], key[2], key[0], statuses.get(case, {}), blocks[sets[case]]),
                                                   self._listed(key[1]), self._listed_checks(key[2])))
             options, rules, questions = made
             ruled_out = frozenset(via for c, _, via in reached.absent if c == case) if s.absent else frozenset()
@@ -222,7 +245,7 @@ class Recommender:
                 o.code.curie for o in s.observations if o.code.curie not in self.vocabulary.observation_units)
             advice = tuple(Advice(a, self.citations[a][0], tuple(sorted(b)), self.citations[a][1]) for a, b in sorted(advised.get(case, {}).items()))
             out.append(Recommendation(s, concepts, unrecognized, options, advice, self.vocabulary.status_order, s.date or today,
-                                      rules, questions, assumed))
+                                      rules, questions, assumed, self.book.practice))
         return out
 
     def _listed(self, fired: Fired) -> tuple[Listed, ...]:
@@ -294,6 +317,15 @@ class Recommender:
             when = f" planned for {p.date}" if p.planned else f" on {p.date}" if p.date else ""
             fact = f"{p.code.curie}{when} ({self.citations[curie(window)][0]})"
             reached.findings[(case, Literal(fact), via)] = None
+
+    def under_policy(self, situations: dict[URIRef, Situation], reached: Reached) -> None:
+        """A situation answered under a policy other than the default reaches the policy's concept, as a finding would:
+        the policy's rules (derive/2b-guideline-rules) are triggered by it or require it. The default policy makes no
+        rule (the source's rules are the default's), so it is not bound."""
+        policy = self.vocabulary.policy
+        for case, s in situations.items():
+            if s.policy != self.vocabulary.default_policy:
+                reached.findings[(case, Literal(f"policy {s.policy}"), policy[s.policy])] = None
 
     @functools.cached_property
     def standing(self) -> tuple[URIRef, ...]:
@@ -409,8 +441,10 @@ class Recommender:
                 known[profile] = self.statuses.put(profile, found.get(str(i), {}))
         return {case: known[profile] for case, profile in profiles.items()}
 
-    def assemble(self, fired: Fired, opened: Open, goal: URIRef, status: dict[str, str]) -> tuple[OptionResult, ...]:
-        """One case's options in status order, then id order: each triggered rule joined with the options it concerns.
+    def assemble(self, fired: Fired, opened: Open, goal: URIRef, status: dict[str, str],
+                 guidelines: dict[str, Guidelines]) -> tuple[OptionResult, ...]:
+        """One case's options in status order, then id order: each triggered rule joined with the options it concerns,
+        each option with its guideline block (``guidelines``: option id -> block, for the populations the case reaches).
 
         A case's reasons for an option are unique, since effects are distinct per kind and triggered rows per (case,
         rule, trigger); Reason objects are interned across cases."""
@@ -425,16 +459,18 @@ class Recommender:
         not_indicated = self.vocabulary.not_indicated
         for fields, unconcerned in self.described:
             found = concerned.get(fields[0])
-            if found is None:
+            block = guidelines.get(fields[0], self.book.none)
+            if found is None and block is unconcerned.guidelines:
                 by_status[unconcerned.status].append(unconcerned)
                 continue
-            found.sort()
-            option_status = status.get(fields[0], not_indicated)
-            reasons = tuple([r for _, r in found])
-            key = (fields[0], option_status, tuple(map(id, reasons)))  # reasons are interned for good (self._reasons)
+            if found is not None:
+                found.sort()
+            option_status = status.get(fields[0], not_indicated) if found is not None else unconcerned.status
+            reasons = tuple([r for _, r in found]) if found is not None else ()
+            key = (fields[0], option_status, tuple(map(id, reasons)), id(block))  # reasons and blocks are interned for good
             made = self._options.get(key)
             if made is None:
-                made = self._options.put(key, OptionResult(*fields, option_status, reasons))
+                made = self._options.put(key, OptionResult(*fields, option_status, reasons, block))
             by_status[option_status].append(made)
         return tuple(o for group in by_status.values() for o in group)
 
@@ -461,7 +497,7 @@ class Recommender:
             sid = curie(statement)
             label, source = self.citations[sid]
             question, asked = (self.questions[sid], curie(rule)) if rule is not None else (None, None)
-            made = Reason(kind, sid, label, because, source, question, asked)
+            made = Reason(kind, sid, label, because, source, question, asked, self.severities.get(sid))
             reason = self._reasons[(kind, statement, because, rule)] = ((KIND_ORDER.index(kind), sid, because + (asked or "")), made)
         return reason
 

@@ -232,7 +232,7 @@ def answer(index: ConceptIndex, data: dict[str, Any]) -> str:
         parts.append(f'<section class="advice"><h3>Advice</h3><ul>{items}</ul></section>')
     for status, (title, meaning) in index.statuses.items():
         options = by_status.get(status, [])
-        cards = "".join(_option(index, o) for o in options) or "<p>None.</p>"
+        cards = "".join(_option(index, o, data["reasons"]) for o in options) or "<p>None.</p>"
         inner = f'<p class="meaning">{e(meaning)}</p>{cards}'
         if status == index.not_indicated:
             inner = f'<details><summary>Show the {len(options)} options not indicated</summary>{inner}</details>'
@@ -242,12 +242,14 @@ def answer(index: ConceptIndex, data: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def _option(index: ConceptIndex, o: dict[str, Any]) -> str:
+def _option(index: ConceptIndex, o: dict[str, Any], texts: dict[str, Any]) -> str:
+    """An option's card; ``texts``: the answer's reasons (label, source) by id."""
     facts = (f'<dl class="facts"><dt>Target</dt><dd>{e(o["target"])}</dd><dt>Medication</dt><dd>{e(", ".join(o["medication_categories"]))}</dd>'
              f'<dt>Guidance</dt><dd>{e(o["guidance"])}</dd><dt>Purpose</dt><dd>{e(o["purpose"])}</dd></dl>')
     reasons = "".join(
         f'<li class="reason reason-{e(r["kind"])}"><span class="kind">{e(r["kind"])}</span> '
-        f'{_concept_link(index, r["id"], r["label"])} <span class="because">(because {e(r["because"])})</span>{_quote(r["source"])}</li>'
+        f'{_concept_link(index, r["id"], texts[r["id"]]["label"])} <span class="because">(because {e(r["because"])})</span>'
+        f'{_quote(texts[r["id"]]["source"])}</li>'
         for r in o["reasons"]
     )
     reasons_html = f'<ul class="reasons">{reasons}</ul>' if reasons else ""
