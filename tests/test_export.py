@@ -106,12 +106,13 @@ def check_fhir(kg, path: Path) -> None:
     from fhir.resources.R4B.bundle import Bundle
     from fhir.resources.R4B.codesystem import CodeSystem
     from fhir.resources.R4B.conceptmap import ConceptMap
+    from fhir.resources.R4B.plandefinition import PlanDefinition
     from fhir.resources.R4B.valueset import ValueSet
 
     data = json.loads(path.read_text(encoding="utf-8"))
     Bundle.model_validate(data)
     assert data["type"] == "collection"
-    models = {"CodeSystem": CodeSystem, "ConceptMap": ConceptMap, "ValueSet": ValueSet}
+    models = {"CodeSystem": CodeSystem, "ConceptMap": ConceptMap, "ValueSet": ValueSet, "PlanDefinition": PlanDefinition}
     resources = [e["resource"] for e in data["entry"]]
     for resource in resources:
         models[resource["resourceType"]].model_validate(resource)
@@ -132,6 +133,11 @@ def check_fhir(kg, path: Path) -> None:
     assert {expected[p] for p in used if p in expected} <= systems
     valuesets = {r["id"] for r in resources if r["resourceType"] == "ValueSet"}
     assert valuesets == {"hipkg-indication-triggers", "hipkg-contraindication-triggers"}
+    plans = [r for r in resources if r["resourceType"] == "PlanDefinition"]  # one per guideline recommendation
+    assert len(plans) == len(kg.query("recommend/guideline-recommendations").rows) >= 25
+    ratings = [x["valueCodeableConcept"] for p in plans for a in p["action"] for x in a["extension"]
+               if x["url"] == "http://hl7.org/fhir/StructureDefinition/cqf-strengthOfRecommendation"]
+    assert len(ratings) == len(plans) and {c["code"] for r in ratings for c in r.get("coding", ())} == {"strong", "weak"}
 
 
 def check_graph(load: Callable[[Path], nx.Graph]) -> Callable:

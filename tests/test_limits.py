@@ -145,10 +145,24 @@ def test_a_bad_size_names_the_value(text):
         size(text)
 
 
-@pytest.mark.parametrize("flag, value, message", [("--timeout", "0.05", "validation stopped after 0.05 s"),
-                                                  ("--max-memory", "1M", "validation stopped at the memory limit of 1 MiB")])
-def test_validate_is_bounded_in_time_and_memory(flag, value, message, tmp_path, capsys):
-    path = tmp_path / "mine.ttl"  # a file to read, so that the child allocates whatever was loaded or cached before
-    path.write_text("@prefix ex: <http://example.org/> .\n" + "".join(f"ex:s{i} ex:p {i} .\n" for i in range(20_000)))
-    assert main(["validate", str(path), flag, value]) == 2
-    assert message in capsys.readouterr().err
+def test_validate_is_bounded_in_time(tmp_path, capsys):
+    assert main(["validate", "--timeout", "0.05"]) == 2
+    assert "validation stopped after 0.05 s" in capsys.readouterr().err
+
+
+def test_validate_passes_its_memory_limit_to_the_child(monkeypatch, capsys):
+    """Whether 1 MiB more is too little depends on what the parent process has freed before (the child reuses it), so
+    the limit itself is proven by test_isolation_reports_python_running_out_of_memory; here, that validate passes it on
+    and reports it."""
+    from hipkg import isolation
+
+    seen = {}
+
+    def run(work, **limits):
+        seen.update(limits)
+        raise limits["out_of_memory"]()
+
+    monkeypatch.setattr(isolation, "run", run)
+    assert main(["validate", "--max-memory", "1M"]) == 2
+    assert seen["max_memory"] == 2**20
+    assert "validation stopped at the memory limit of 1 MiB" in capsys.readouterr().err

@@ -1,4 +1,6 @@
-"""FHIR R4 JSON: hipkg as a CodeSystem, its mapping table as ConceptMaps, rule triggers as ValueSets, in one Bundle.
+"""FHIR R4 JSON: hipkg as a CodeSystem, its mapping table as ConceptMaps, rule triggers as ValueSets, and each guideline
+recommendation as a PlanDefinition (type clinical-protocol) whose action carries the cqf-strengthOfRecommendation
+extension, in one Bundle.
 
 Everything is generated from the graph and the SSSOM table. The per-system table below is
 terminology metadata (canonical system URIs and code forms), not clinical knowledge.
@@ -9,7 +11,7 @@ import json
 from typing import TYPE_CHECKING, Any, Iterable, NamedTuple
 
 from rdflib import URIRef
-from rdflib.namespace import RDF, SKOS
+from rdflib.namespace import DCTERMS, RDF, SKOS
 
 from hipkg import __version__
 from hipkg.export._common import alt_labels, concept_type, concepts, definition, label, local_name
@@ -54,6 +56,12 @@ EQUIVALENCE = {
     "skos:relatedMatch": "relatedto",
 }
 NEEDS_COMMENT = {"inexact", "narrower"}
+
+#: HL7's extension for a recommendation's strength (R4), its rating system, and the PlanDefinition type used.
+STRENGTH_EXTENSION = "http://hl7.org/fhir/StructureDefinition/cqf-strengthOfRecommendation"
+STRENGTH_SYSTEM = "http://terminology.hl7.org/CodeSystem/recommendation-strength"
+PLAN_TYPE = {"system": "http://terminology.hl7.org/CodeSystem/plan-definition-type", "code": "clinical-protocol",
+             "display": "Clinical Protocol"}
 
 
 def _system(prefix: str, kg: "Store") -> TargetSystem:
@@ -193,9 +201,53 @@ def valuesets(kg: "Store") -> list[dict[str, Any]]:
     ]
 
 
+def plandefinitions(kg: "Store") -> list[dict[str, Any]]:
+    """A PlanDefinition per guideline recommendation (recommend/guideline-recommendations): what it bears on is its
+    action's description; the statement, the guideline and the locator are its related artifacts; an unverified one is
+    marked in its description and has no statement."""
+    out = []
+    for r in kg.query("recommend/guideline-recommendations"):
+        iri = r["recommendation"]
+        rid = local_name(iri)
+        strength = kg.data.value(iri, HIPKG.strength)
+        code = kg.data.value(strength, HIPKG.hl7StrengthCode) if strength is not None else None
+        rating: dict[str, Any] = {"text": f"{r['strength']} ({r['strengthAsWritten']})"}
+        if code is not None:
+            rating["coding"] = [{"system": STRENGTH_SYSTEM, "code": str(code)}]
+        verified = bool(r["verified"].toPython())
+        scope = ", ".join(sorted(label(kg, s) for s in kg.data.objects(iri, HIPKG.scope)))
+        population = str(r["population"]) if r["population"] is not None else "every population the guideline covers"
+        artifacts = [{"type": "citation", "display": str(r["guideline"]),
+                      "citation": str(kg.data.value(kg.data.value(iri, HIPKG.guideline), DCTERMS.bibliographicCitation) or r["guideline"])},
+                     {"type": "documentation", "display": "where the statement was read", "url": str(r["locator"])}
+                     if str(r["locator"]).startswith("http") else {"type": "documentation", "display": str(r["locator"])}]
+        if r["statement"] is not None:
+            artifacts.insert(0, {"type": "justification", "display": "the guideline's statement", "citation": str(r["statement"])})
+        out.append({
+            "resourceType": "PlanDefinition",
+            "id": rid.replace("_", "-"),
+            "url": f"{BASE}/PlanDefinition/{rid}",
+            "version": __version__,
+            "name": rid.replace("_", ""),
+            "title": str(r["label"]),
+            "type": {"coding": [PLAN_TYPE]},
+            "status": "active",
+            "experimental": False,
+            "description": (f"{r['body']} {r['year']}: {r['direction']} ({r['strength']}), for {population}; aspect {r['aspect']}."
+                            + ("" if verified else f" Unverified: {r['reason']}") + " Informational; no substitute for a clinician."),
+            "relatedArtifact": artifacts,
+            "action": [{
+                "title": str(r["label"]),
+                "description": f"{r['direction']}: {scope}",
+                "extension": [{"url": STRENGTH_EXTENSION, "valueCodeableConcept": rating}],
+            }],
+        })
+    return out
+
+
 def bundle(kg: "Store") -> dict[str, Any]:
-    """A collection Bundle: CodeSystem, ConceptMaps, ValueSets."""
-    resources = [codesystem(kg), *conceptmaps(kg), *valuesets(kg)]
+    """A collection Bundle: CodeSystem, ConceptMaps, ValueSets, PlanDefinitions."""
+    resources = [codesystem(kg), *conceptmaps(kg), *valuesets(kg), *plandefinitions(kg)]
     return {
         "resourceType": "Bundle",
         "id": "hipkg",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rdflib import Graph, Literal
-from rdflib.namespace import DCTERMS, OWL, RDF, RDFS, SKOS
+from rdflib.namespace import DCTERMS, OWL, PROV, RDF, RDFS, SKOS
 
 from hipkg import __version__
 from hipkg.export._common import concepts
@@ -53,9 +53,33 @@ def skos_graph(kg: "Store") -> Graph:
         if not broader:
             graph.add((node, SKOS.topConceptOf, SCHEME))
             graph.add((SCHEME, SKOS.hasTopConcept, node))
+    _recommendations(kg, graph, member_set)
     for triple in kg.mapping_set.to_graph():
         graph.add(triple)
     return graph
+
+
+def _recommendations(kg: "Store", graph: Graph, members: set) -> None:
+    """Guideline recommendations as a skos:Collection of concepts: label, definition, the guideline's statement as a
+    skos:note, and skos:related to the concepts of their scope and population (SKOS has no place for direction or
+    strength; the OWL, JSON-LD and FHIR exports carry those)."""
+    collection = HIPKG.GuidelineRecommendations
+    graph.add((collection, RDF.type, SKOS.Collection))
+    graph.add((collection, SKOS.prefLabel, Literal("hipkg guideline recommendations", lang="en")))
+    for rec in sorted(kg.data.subjects(RDF.type, HIPKG.GuidelineRecommendation), key=str):
+        graph.add((collection, SKOS.member, rec))
+        graph.add((rec, RDF.type, SKOS.Concept))
+        for value in kg.data.objects(rec, RDFS.label):
+            graph.add((rec, SKOS.prefLabel, value))
+        for value in kg.data.objects(rec, SKOS.definition):
+            graph.add((rec, SKOS.definition, value))
+        for passage in kg.data.objects(rec, PROV.wasDerivedFrom):
+            for quote in kg.data.objects(passage, HIPKG.quote):
+                graph.add((rec, SKOS.note, Literal(str(quote), lang="en")))
+        for p in (HIPKG.scope, HIPKG.population):
+            for concept in kg.data.objects(rec, p):
+                if concept in members:
+                    graph.add((rec, SKOS.related, concept))
 
 
 def export(kg: "Store") -> str:
