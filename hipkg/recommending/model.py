@@ -76,7 +76,8 @@ class Fired:
 @dataclass(frozen=True)
 class GuidelineRecommendation:
     """One guideline recommendation as an answer shows it; ``statement`` is None when its sentence was not read
-    (``verified`` False, ``reason`` says why)."""
+    (``verified`` False, ``reason`` says why). The JSON leaves out the label and the guideline's title, which every
+    option would repeat: guidelines/for-option and the exports give them."""
 
     id: str
     label: str
@@ -94,8 +95,8 @@ class GuidelineRecommendation:
     guideline: str
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "label": self.label, "body": self.body, "year": self.year,
-                               "guideline": self.guideline, "direction": self.direction, "strength": self.strength,
+        out: dict[str, Any] = {"id": self.id, "body": self.body, "year": self.year,
+                               "direction": self.direction, "strength": self.strength,
                                "strength_as_written": self.strength_as_written, "population": self.population,
                                "aspect": self.aspect, "statement": self.statement, "locator": self.locator,
                                "verified": self.verified}
