@@ -127,14 +127,15 @@ def _csv_lines(path: str) -> Iterator[tuple[int, Any]]:
 def _csv_rows(path: str, reader: csv.DictReader) -> Iterator[tuple[int, Any]]:
     missing = {"findings"} - set(reader.fieldnames or ())
     if missing:
-        raise InputError(f"{path}: CSV header must name a 'findings' column (and optionally 'allergies', 'goal'); got {reader.fieldnames}")
+        raise InputError(f"{path}: CSV header must name a 'findings' column (and optionally 'allergies', 'goal', 'policy'); got {reader.fieldnames}")
     for row in reader:
         data: dict[str, object] = {"findings": (row.get("findings") or "").replace(";", " ").split()}
         if (row.get("allergies") or "").strip():
             data["allergies"] = row["allergies"].replace(";", " ").split()
-        if (row.get("goal") or "").strip():
-            data["goal"] = row["goal"].strip()
-        extra = sorted(k for k in row if k not in ("findings", "allergies", "goal"))
+        for key in ("goal", "policy"):
+            if (row.get(key) or "").strip():
+                data[key] = row[key].strip()
+        extra = sorted(k for k in row if k not in ("findings", "allergies", "goal", "policy"))
         if extra:
             data[extra[0]] = row[extra[0]]  # reported as an unknown key, like in JSON
         yield reader.line_num, data

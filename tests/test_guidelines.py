@@ -130,3 +130,11 @@ def test_the_expect_block_gives_the_guidelines_benefit_duration(kg):
     benefit = [b for o in answer["options"] for e in o["expect"] for b in e.get("benefit_per_guidelines", ())]
     assert benefit and {b["duration"] for b in benefit} == {"short-term benefit"}
     assert {b["recommendation"] for b in benefit} == {"hipkg:Recommendation_AAOS2023HipOAIntraArticularCorticosteroid"}
+
+
+def test_a_csv_batch_may_name_the_policy(tmp_path, capsys):
+    path = tmp_path / "s.csv"
+    path.write_text("findings,policy\nICD10CM:M16.11,guidelines\nICD10CM:M16.11,\n")
+    assert main(["recommend", "--batch", str(path)]) == 0
+    first, second = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert (first["situation"]["policy"], second["situation"]["policy"]) == ("guidelines", "source")

@@ -56,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--policy", metavar="POLICY", help="source (default) or guidelines: which statements the answer applies "
                    "(overrides the situation's \"policy\"; in a --batch, set \"policy\" in each situation)")
     p.add_argument("--batch", metavar="FILE", help="many situations: .jsonl (one JSON situation per line) or .csv (columns findings, "
-                   "allergies, goal; codes separated by ';' or spaces); '-' reads JSON lines from standard input. One JSON answer "
+                   "allergies, goal, policy; codes separated by ';' or spaces); '-' reads JSON lines from standard input. One JSON answer "
                    "per line out, in input order, answered with one set of queries per chunk")
     p.add_argument("--stored", action="store_true",
                    help="answer every hipkg:Situation the --endpoint server holds (see 'hipkg push --situations'): one JSON line "

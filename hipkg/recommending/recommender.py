@@ -117,18 +117,21 @@ class Recommender:
         return {curie(row["statement"]): str(row["question"]) for row in self.store.query("recommend/citations") if row["question"] is not None}
 
     @functools.cached_property
+    def _effect_rows(self) -> tuple[tuple[Any, ...], ...]:
+        return self.store.query("recommend/effects").rows
+
+    @functools.cached_property
     def effects(self) -> dict[tuple[URIRef, URIRef], tuple[tuple[str, str], ...]]:
         """(rule, goal) -> the (option, kind) pairs it concerns (recommend/effects)."""
         out: dict[tuple[URIRef, URIRef], list[tuple[str, str]]] = {}
-        for rule, goal, option, kind, _ in self.store.query("recommend/effects").rows:
+        for rule, goal, option, kind, _ in self._effect_rows:
             out.setdefault((rule, goal), []).append((curie(option), str(kind)))
         return {key: tuple(value) for key, value in out.items()}
 
     @functools.cached_property
     def severities(self) -> dict[str, str]:
         """Rule -> the severity its reasons of kind guideline name (recommend/effects)."""
-        return {curie(rule): str(severity) for rule, _, _, _, severity in self.store.query("recommend/effects").rows
-                if severity is not None}
+        return {curie(rule): str(severity) for rule, _, _, _, severity in self._effect_rows if severity is not None}
 
     @functools.cached_property
     def advice(self) -> dict[URIRef, tuple[str, ...]]:
