@@ -79,9 +79,6 @@ class Situation:
     injections: tuple[Injection, ...] = ()
     policy: str = "source"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"findings": [c.given for c in self.findings], "allergies": [c.given for c in self.allergies], "goal": self.goal}
-
     def by_certainty(self) -> dict[str, tuple[Code, ...]]:
         return {"confirmed": self.findings, "suspected": self.suspected, "absent": self.absent}
 

@@ -253,3 +253,8 @@ def test_the_answer_page_asks_the_questions_first(server):
     page = reply.text
     assert "Questions to settle first" in page and "another agent of the category" in page
     assert page.index("Questions to settle first") < page.index('id="status-check"')
+
+
+def test_the_answer_page_shows_each_option_s_guideline_verdict(server):
+    page = server.get("/", [("finding", "ICD10CM:M16.11")]).text
+    assert "<dt>Guidelines</dt><dd>against (" in page and "<dt>Guidelines</dt><dd>recommended (" in page

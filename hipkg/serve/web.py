@@ -245,7 +245,8 @@ def answer(index: ConceptIndex, data: dict[str, Any]) -> str:
 def _option(index: ConceptIndex, o: dict[str, Any], texts: dict[str, Any]) -> str:
     """An option's card; ``texts``: the answer's reasons (label, source) by id."""
     facts = (f'<dl class="facts"><dt>Target</dt><dd>{e(o["target"])}</dd><dt>Medication</dt><dd>{e(", ".join(o["medication_categories"]))}</dd>'
-             f'<dt>Guidance</dt><dd>{e(o["guidance"])}</dd><dt>Purpose</dt><dd>{e(o["purpose"])}</dd></dl>')
+             f'<dt>Guidance</dt><dd>{e(o["guidance"])}</dd><dt>Purpose</dt><dd>{e(o["purpose"])}</dd>'
+             f'<dt>Guidelines</dt><dd>{e(o["guidelines"]["verdict"])} ({len(o["guidelines"]["recommendations"])} recommendations)</dd></dl>')
     reasons = "".join(
         f'<li class="reason reason-{e(r["kind"])}"><span class="kind">{e(r["kind"])}</span> '
         f'{_concept_link(index, r["id"], texts[r["id"]]["label"])} <span class="because">(because {e(r["because"])})</span>'
