@@ -322,13 +322,11 @@ class Recommender:
             reached.findings[(case, Literal(fact), via)] = None
 
     def under_policy(self, situations: dict[URIRef, Situation], reached: Reached) -> None:
-        """A situation answered under a policy other than the default reaches the policy's concept, as a finding would:
-        the policy's rules (derive/2b-guideline-rules) are triggered by it or require it. The default policy makes no
-        rule (the source's rules are the default's), so it is not bound."""
+        """A situation reaches its policy's concept, as a finding would: the policy's rules (derive/2b-guideline-rules)
+        are triggered by it or require it."""
         policy = self.vocabulary.policy
         for case, s in situations.items():
-            if s.policy != self.vocabulary.default_policy:
-                reached.findings[(case, Literal(f"policy {s.policy}"), policy[s.policy])] = None
+            reached.findings[(case, Literal(f"policy {s.policy}"), policy[s.policy])] = None
 
     @functools.cached_property
     def standing(self) -> tuple[URIRef, ...]:
