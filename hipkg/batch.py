@@ -11,7 +11,6 @@ answered in this process.
 from __future__ import annotations
 
 import csv
-import gc
 import io
 import multiprocessing
 import os
@@ -29,7 +28,7 @@ from rdflib import URIRef
 
 from hipkg import situations
 from hipkg.errors import HipkgError, InputError, Interrupted, InvalidSituation
-from hipkg.recommending import LineWriter, Recommender, error_line
+from hipkg.recommending import LineWriter, Recommender, error_line, gcpause
 from hipkg.store import Store, bundled_nquads, read_mappings
 from hipkg.vocabulary import Vocabulary
 
@@ -148,22 +147,16 @@ def parse_line(vocabulary: Vocabulary, raw: Any, where: str) -> "Situation":
     return situations.from_json(vocabulary, raw, where) if isinstance(raw, str) else situations.from_dict(vocabulary, raw, where)
 
 
-def answer_chunk(recommender: Recommender, chunk: Chunk) -> Answered:
+def answer_chunk(recommender: Recommender, chunk: Chunk, writer: LineWriter) -> Answered:
     """Parse, answer and serialise one chunk: an answer per situation; {"line": N, "error": ...} per bad line;
     {"case": IRI, ...} per situation held in the store, or {"case": IRI, "error": ...} when it cannot be answered.
-
-    The cyclic garbage collector is paused meanwhile: a chunk allocates some hundred thousand objects, none in a
-    cycle, and collections that walk them all took a third of the time (measured with bench/)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _stored(recommender, chunk) if chunk.cases else _lines(recommender, chunk)
-    finally:
-        if enabled:
-            gc.enable()
+    ``writer`` lives as long as the recommender, so that later chunks reuse the texts of earlier ones. The collector
+    is paused meanwhile, parsing and serialising included (hipkg.recommending.gcpause)."""
+    with gcpause.paused():
+        return _stored(recommender, chunk, writer) if chunk.cases else _lines(recommender, chunk, writer)
 
 
-def _lines(recommender: Recommender, chunk: Chunk) -> Answered:
+def _lines(recommender: Recommender, chunk: Chunk, writer: LineWriter) -> Answered:
     parsed: list[tuple[int, Any]] = []  # (line, Situation or error message)
     failed = None
     for number, raw in chunk.lines:
@@ -175,7 +168,6 @@ def _lines(recommender: Recommender, chunk: Chunk) -> Answered:
                 failed = str(exc)
                 break
             parsed.append((number, str(exc)))
-    writer = LineWriter()
     answers = iter(recommender.recommend_many([item for _, item in parsed if not isinstance(item, str)]))
     lines = [error_line("line", number, item) if isinstance(item, str) else writer.line(next(answers)) for number, item in parsed]
     return Answered(_text(lines), tuple(item for _, item in parsed if isinstance(item, str)), failed)
@@ -185,9 +177,8 @@ def _text(lines: list[str]) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
 
 
-def _stored(recommender: Recommender, chunk: Chunk) -> Answered:
+def _stored(recommender: Recommender, chunk: Chunk, writer: LineWriter) -> Answered:
     out, skipped, failed = [], [], None
-    writer = LineWriter()
     for case, answer in recommender.recommend_stored([URIRef(c) for c in chunk.cases]):
         if isinstance(answer, str):
             if chunk.stop:
@@ -201,6 +192,7 @@ def _stored(recommender: Recommender, chunk: Chunk) -> Answered:
 
 
 _worker: Recommender | None = None
+_writer = LineWriter()
 
 
 def _start_worker(engine: str, endpoint: str | None, update_endpoint: str | None) -> None:
@@ -208,13 +200,13 @@ def _start_worker(engine: str, endpoint: str | None, update_endpoint: str | None
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent stops the workers
     mapping_set = read_mappings()
     _worker = Recommender(Store(bundled_nquads(mapping_set), mapping_set, engine, endpoint, update_endpoint))
-    gc.freeze()  # the graph stays for the life of the worker: later collections need not walk it
+    gcpause.freeze()
 
 
 def _work(chunk: Chunk, spool: str) -> Answered:
     if _worker is None:
         raise HipkgError("a batch worker started without a graph")
-    answered = answer_chunk(_worker, chunk)
+    answered = answer_chunk(_worker, chunk, _writer)
     with tempfile.NamedTemporaryFile(dir=spool, suffix=".jsonl", delete=False) as handle:
         handle.write(answered.data)
     return answered._replace(data=b"", spooled=handle.name)
@@ -251,6 +243,7 @@ class Batch:
     def __init__(self, recommender: Recommender, out: BinaryIO, report: Callable[[Answered, int], None], source: str, stop: bool,
                  chunk: int = 1000, jobs: int = 1) -> None:
         self.recommender, self.out, self.report, self.source, self.stop, self.chunk, self.jobs = recommender, out, report, source, stop, chunk, jobs
+        self.writer = LineWriter()
         self.pending: list[Any] = []
         self.stored = False
         self.held: Chunk | None = None  # the first chunk, kept until a second one says workers are worth it
@@ -284,7 +277,7 @@ class Batch:
                 self._submit(self._take())
             if self.held is not None:  # only ever one chunk: answer it here
                 held, self.held = self.held, None
-                self._emit(answer_chunk(self.recommender, held), held)
+                self._emit(answer_chunk(self.recommender, held, self.writer), held)
             self._drain(0)
         finally:
             self.abort()
@@ -325,7 +318,7 @@ class Batch:
 
     def _submit(self, chunk: Chunk) -> None:
         if self.jobs <= 1:
-            self._emit(answer_chunk(self.recommender, chunk), chunk)
+            self._emit(answer_chunk(self.recommender, chunk, self.writer), chunk)
             return
         if self.pool is None and self.held is None:
             self.held = chunk

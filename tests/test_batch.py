@@ -2,6 +2,7 @@
 the JSON-lines writer change nothing, and the status rule reads the same as recommend/effects."""
 from __future__ import annotations
 
+import gc
 import json
 
 import pytest
@@ -9,7 +10,7 @@ from rdflib import URIRef
 
 from conftest import EXAMPLES
 from hipkg.cli import main
-from hipkg.recommending import json_lines
+from hipkg.recommending import LineWriter, gcpause, json_lines
 
 NAMES = sorted(p.stem for p in EXAMPLES.glob("*.json") if not p.name.endswith(".expected.json"))
 
@@ -75,6 +76,31 @@ def test_jobs_and_chunk_must_be_positive_whole_numbers(value, capsys):
 def test_json_line_is_the_answer_as_json(kg, name):
     answer = kg.recommend(example(name))
     assert next(json_lines([answer])) == json.dumps(answer.to_json())
+
+
+def test_a_writer_kept_across_chunks_writes_the_same_lines_when_it_forgets(kg, monkeypatch):
+    """A batch keeps one LineWriter for every chunk; once its texts pass LIMIT it forgets them, and writes the same."""
+    answers = kg.recommend_many([example(n) for n in NAMES] * 2)
+    monkeypatch.setattr(LineWriter, "LIMIT", 50_000)  # a few answers' texts: it forgets several times over
+    writer = LineWriter()
+    assert [writer.line(a) for a in answers] == [json.dumps(a.to_json()) for a in answers]
+    assert writer._held <= LineWriter.LIMIT + max(len(json.dumps(a.to_json())) for a in answers)
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_the_collector_pause_restores_what_it_found(on):
+    """hipkg.recommending.gcpause: paused inside a batch, and left off for an application that turned it off."""
+    was = gc.isenabled()
+    (gc.enable if on else gc.disable)()
+    try:
+        with gcpause.paused():
+            assert not gc.isenabled()
+            with gcpause.paused():  # nested, as recommend --batch around recommend_many
+                assert not gc.isenabled()
+            assert not gc.isenabled()
+        assert gc.isenabled() is on
+    finally:
+        (gc.enable if was else gc.disable)()
 
 
 def test_situations_leave_the_store_as_they_came(kg):

@@ -20,6 +20,7 @@ from rdflib import Literal, URIRef
 from hipkg.codes import candidates
 from hipkg.errors import InputError
 from hipkg.namespaces import curie
+from hipkg.recommending import gcpause
 from hipkg.recommending.guidelines import GuidelineBook, Populations
 from hipkg.recommending.memo import Memo
 from hipkg.recommending.model import Advice, Citation, Fired as Listed, Guidelines, OptionResult, Reason, Recommendation
@@ -62,13 +63,15 @@ class Recommender:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.vocabulary = store.vocabulary
-        self.codes: Memo[str, tuple[tuple[URIRef, str, URIRef], ...]] = Memo(self.CODE_MEMO)
+        self.codes: Memo[str, tuple[Literal, tuple[tuple[URIRef, tuple[str, str] | None], ...]]] = Memo(self.CODE_MEMO)
         self.statuses: Memo[tuple[URIRef, frozenset[URIRef], frozenset[URIRef]], dict[str, str]] = Memo(self.STATUS_MEMO)
         self.checks: Memo[tuple[frozenset[Any], ...], tuple[tuple[URIRef, URIRef, str], ...]] = Memo(self.STATUS_MEMO)
         self._assumed: Memo[tuple[Fired, Open, frozenset[URIRef]], tuple[Listed, ...]] = Memo(self.OPTIONS_MEMO)
         self.option_sets: Memo[tuple[URIRef, Fired, Open, Populations], tuple[tuple[OptionResult, ...], tuple[Listed, ...], tuple[Listed, ...]]] = Memo(self.OPTIONS_MEMO)
         self._options: Memo[tuple[str, str, tuple[int, ...], int], OptionResult] = Memo(self.CODE_MEMO)  # equal options shared
         self.book = GuidelineBook(store)
+        self._plain: Memo[Populations, tuple[OptionResult, ...]] = Memo(GuidelineBook.MEMO)
+        self._reason_lists: Memo[tuple[int, ...], tuple[Reason, ...]] = Memo(self.CODE_MEMO)
         self._concerned: Memo[tuple[URIRef, URIRef, str, URIRef | None], tuple[tuple[str, tuple[tuple[int, str, str], Reason]], ...]] = Memo(self.CODE_MEMO)
         self._reasons: dict[tuple[str, URIRef, str, URIRef | None], tuple[tuple[int, str, str], Reason]] = {}  # interned, with sort keys
 
@@ -147,6 +150,7 @@ class Recommender:
         """One situation: the batch path with a batch of one, so both share every query."""
         return self.recommend_many([situation])[0]
 
+    @gcpause.paused()
     def recommend_many(self, situations: Sequence[Situation]) -> list[Recommendation]:
         """Answer many situations with one run of each per-situation query (set-based, not one query per situation).
 
@@ -169,6 +173,7 @@ class Recommender:
         """Every situation the store holds (recommend/cases), in IRI order."""
         return [row[0] for row in self.store.query("recommend/cases").rows]
 
+    @gcpause.paused()
     def recommend_stored(self, cases: Sequence[URIRef]) -> list[tuple[URIRef, Recommendation | str]]:
         """Answer situations the store already holds (for example a server after ``hipkg push --situations``).
 
@@ -235,7 +240,7 @@ class Recommender:
             key = (goal_of[case], tuple(sorted(fired.get(case, ()))), tuple(sorted(asked.get(case, ()))), sets[case])
             made = self.option_sets.get(key)
             if made is None:
-                made = self.option_sets.put(key, (self.assemble(key[1], key[2], key[0], statuses.get(case, {}), blocks[sets[case]]),
+                made = self.option_sets.put(key, (self.assemble(key[1], key[2], key[0], statuses.get(case, {}), self._unconcerned(sets[case], blocks)),
                                                   self._listed(key[1]), self._listed_checks(key[2])))
             options, rules, questions = made
             ruled_out = frozenset(via for c, _, via in reached.absent if c == case) if s.absent else frozenset()
@@ -285,11 +290,11 @@ class Recommender:
             expand = self.store.mapping_set.expand
             # The candidates name the codes too; binding both (one VALUES each) made Oxigraph take 9 s for 700 codes.
             rows = self.store.query("recommend/reached", candidates=[(code, expand(c)) for code in unseen for c in candidates(code)]).rows
-            found: dict[str, list[tuple[URIRef, str, URIRef]]] = {code: [] for code in unseen}
-            for code, concept, label, via in rows:
-                found[str(code)].append((concept, str(label), via))
+            found: dict[str, list[tuple[URIRef, tuple[str, str] | None]]] = {code: [] for code in unseen}
+            for code, concept, label, via in rows:  # via: what the code reaches; concept == via: what it names
+                found[str(code)].append((via, (curie(concept), str(label)) if concept == via else None))
             for code, hits in found.items():
-                known[code] = self.codes.put(code, tuple(hits))
+                known[code] = self.codes.put(code, (Literal(code), tuple(hits)))
         reached = Reached({}, {}, {}, {}, {})
         rows_of = {"findings": reached.findings, "suspected": reached.suspected, "absent": reached.absent,
                    "medications": reached.findings, "allergies": reached.allergies,  # a current medication counts as a finding
@@ -298,11 +303,11 @@ class Recommender:
             for field, codes in given:
                 into = rows_of[field]
                 for c in codes:
-                    code = Literal(c.curie)
-                    for concept, label, via in known[c.curie]:
-                        if concept == via:
-                            reached.named.setdefault(case, {}).setdefault(c.curie, set()).add((curie(concept), label))
-                        if concept == via or field != "allergies":
+                    code, hits = known[c.curie]
+                    for via, named in hits:
+                        if named is not None:
+                            reached.named.setdefault(case, {}).setdefault(c.curie, set()).add(named)
+                        if named is not None or field != "allergies":
                             into[(case, code, via)] = None
         return reached
 
@@ -325,22 +330,35 @@ class Recommender:
         """A situation reaches its policy's concept, as a finding would: the policy's rules (derive/2b-guideline-rules)
         are triggered by it or require it."""
         policy = self.vocabulary.policy
+        named = {slug: Literal(f"policy {slug}") for slug in {s.policy for s in situations.values()}}
         for case, s in situations.items():
-            reached.findings[(case, Literal(f"policy {s.policy}"), policy[s.policy])] = None
+            reached.findings[(case, named[s.policy], policy[s.policy])] = None
 
     @functools.cached_property
     def standing(self) -> tuple[URIRef, ...]:
         """The rules every situation triggers (recommend/standing)."""
         return tuple(rule for (rule,) in self.store.query("recommend/standing").rows)
 
+    @functools.cached_property
+    def rule_terms(self) -> dict[str, frozenset[URIRef]]:
+        """Role (triggers, requires, allergy) -> the concepts in that role of some rule (recommend/rule-terms)."""
+        out: dict[str, set[URIRef]] = {"triggers": set(), "requires": set(), "allergy": set()}
+        for role, term in self.store.query("recommend/rule-terms").rows:
+            out[str(role)].add(term)
+        return {role: frozenset(terms) for role, terms in out.items()}
+
     def trigger(self, cases: list[URIRef], reached: Reached) -> list[tuple[URIRef, URIRef, str]]:
-        """recommend/triggered, then recommend/standing for every case: (case, rule, what triggered it), distinct."""
+        """recommend/triggered, then recommend/standing for every case: (case, rule, what triggered it), distinct.
+
+        Only rows whose concept has a role in some rule are bound (recommend/rule-terms): no other row can match."""
+        terms = self.rule_terms
+        triggers, requires, allergy = terms["triggers"], terms["requires"], terms["allergy"]
         rows = self.store.query(
             "recommend/triggered",
-            findings=list(reached.findings),
-            suspected=list(reached.suspected),
-            allergies=list(reached.allergies),
-            reached=list(dict.fromkeys((case, via) for case, _, via in (*reached.findings, *reached.suspected))),
+            findings=[row for row in reached.findings if row[2] in triggers],
+            suspected=[row for row in reached.suspected if row[2] in triggers],
+            allergies=[row for row in reached.allergies if row[2] in allergy],
+            reached=list(dict.fromkeys((case, via) for case, _, via in (*reached.findings, *reached.suspected) if via in requires)),
         ).rows
         found = list(dict.fromkeys((case, rule, str(because)) for case, rule, because, _ in rows))
         return found + [(case, rule, ALWAYS) for case in cases for rule in self.standing]
@@ -442,10 +460,22 @@ class Recommender:
                 known[profile] = self.statuses.put(profile, found.get(str(i), {}))
         return {case: known[profile] for case, profile in profiles.items()}
 
+    def _unconcerned(self, populations: Populations, blocks: dict[Populations, dict[str, Guidelines]]) -> tuple[OptionResult, ...]:
+        """Each option, in id order, as a case reaching ``populations`` has it when no rule concerns it: not indicated,
+        without reasons, with the guideline block of those populations. Kept per set of populations (a batch reaches
+        few), so that assemble builds only the options some rule concerns."""
+        made = self._plain.get(populations)
+        if made is None:
+            guidelines = blocks[populations]
+            made = self._plain.put(populations, tuple(
+                plain if (block := guidelines.get(fields[0], self.book.none)) is plain.guidelines
+                else OptionResult(*fields, plain.status, (), block) for fields, plain in self.described))
+        return made
+
     def assemble(self, fired: Fired, opened: Open, goal: URIRef, status: dict[str, str],
-                 guidelines: dict[str, Guidelines]) -> tuple[OptionResult, ...]:
+                 unconcerned: tuple[OptionResult, ...]) -> tuple[OptionResult, ...]:
         """One case's options in status order, then id order: each triggered rule joined with the options it concerns,
-        each option with its guideline block (``guidelines``: option id -> block, for the populations the case reaches).
+        each option with its guideline block (``unconcerned``: the options as they are when no rule concerns them).
 
         A case's reasons for an option are unique, since effects are distinct per kind and triggered rows per (case,
         rule, trigger); Reason objects are interned across cases."""
@@ -458,20 +488,22 @@ class Recommender:
                 concerned.setdefault(option, []).append(entry)
         by_status: dict[str, list[OptionResult]] = {name: [] for name in self.vocabulary.status_order}
         not_indicated = self.vocabulary.not_indicated
-        for fields, unconcerned in self.described:
+        for (fields, _), plain in zip(self.described, unconcerned):
             found = concerned.get(fields[0])
-            block = guidelines.get(fields[0], self.book.none)
-            if found is None and block is unconcerned.guidelines:
-                by_status[unconcerned.status].append(unconcerned)
+            if found is None:
+                by_status[plain.status].append(plain)
                 continue
-            option_status = status.get(fields[0], not_indicated) if found is not None else unconcerned.status
+            option_status = status.get(fields[0], not_indicated)
             # Keyed by the entries as found (their order follows the sorted rules, so it repeats), not sorted: sorting
             # and building the reasons only for an option not made before took a tenth of a batch's time.
-            key = (fields[0], option_status, tuple(map(id, found)) if found is not None else (), id(block))  # entries and blocks are interned for good
+            entries = tuple(map(id, found))  # entries and blocks are interned for good
+            key = (fields[0], option_status, entries, id(plain.guidelines))
             made = self._options.get(key)
             if made is None:
-                reasons = tuple(r for _, r in sorted(found)) if found is not None else ()
-                made = self._options.put(key, OptionResult(*fields, option_status, reasons, block))
+                reasons = self._reason_lists.get(entries)  # options concerned by the same rules share one tuple
+                if reasons is None:
+                    reasons = self._reason_lists.put(entries, tuple(r for _, r in sorted(found)))
+                made = self._options.put(key, OptionResult(*fields, option_status, reasons, plain.guidelines))
             by_status[option_status].append(made)
         return tuple(o for group in by_status.values() for o in group)
 
