@@ -28,6 +28,7 @@ from rdflib import URIRef
 
 from hipkg import situations
 from hipkg.errors import HipkgError, InputError, Interrupted, InvalidSituation
+from hipkg.fhir_in import FhirReader
 from hipkg.recommending import LineWriter, Recommender, error_line, gcpause
 from hipkg.store import Store, bundled_nquads, read_mappings
 from hipkg.vocabulary import Vocabulary
@@ -140,29 +141,33 @@ def _csv_rows(path: str, reader: csv.DictReader) -> Iterator[tuple[int, Any]]:
         yield reader.line_num, data
 
 
-def parse_line(vocabulary: Vocabulary, raw: Any, where: str) -> "Situation":
-    """One situation of a batch file (JSON text, a CSV row as a dict, or Unreadable), or an InputError naming ``where``."""
+def parse_line(vocabulary: Vocabulary, raw: Any, where: str, fhir: FhirReader | None = None) -> "Situation":
+    """One situation of a batch file (JSON text, a CSV row as a dict, or Unreadable), or an InputError naming ``where``;
+    with ``fhir``, a line may be a FHIR Bundle (one patient's resources) instead."""
     if isinstance(raw, Unreadable):
         raise InvalidSituation(f"{where}: {raw.problem}", raw.problem)
-    return situations.from_json(vocabulary, raw, where) if isinstance(raw, str) else situations.from_dict(vocabulary, raw, where)
+    if isinstance(raw, str):
+        return situations.from_json(vocabulary, raw, where, fhir=fhir.situation if fhir is not None else None)
+    return situations.from_dict(vocabulary, raw, where)
 
 
-def answer_chunk(recommender: Recommender, chunk: Chunk, writer: LineWriter) -> Answered:
+def answer_chunk(recommender: Recommender, chunk: Chunk, writer: LineWriter, fhir: FhirReader) -> Answered:
     """Parse, answer and serialise one chunk: an answer per situation; {"line": N, "error": ...} per bad line;
     {"case": IRI, ...} per situation held in the store, or {"case": IRI, "error": ...} when it cannot be answered.
-    ``writer`` lives as long as the recommender, so that later chunks reuse the texts of earlier ones. The collector
+    ``writer`` and ``fhir`` (a line may be a FHIR Bundle) live as long as the recommender, so that later chunks reuse
+    the texts of earlier ones and the reader's tables. The collector
     is paused meanwhile, parsing and serialising included (hipkg.recommending.gcpause)."""
     with gcpause.paused():
-        return _stored(recommender, chunk, writer) if chunk.cases else _lines(recommender, chunk, writer)
+        return _stored(recommender, chunk, writer) if chunk.cases else _lines(recommender, chunk, writer, fhir)
 
 
-def _lines(recommender: Recommender, chunk: Chunk, writer: LineWriter) -> Answered:
+def _lines(recommender: Recommender, chunk: Chunk, writer: LineWriter, fhir: FhirReader) -> Answered:
     parsed: list[tuple[int, Any]] = []  # (line, Situation or error message)
     failed = None
     for number, raw in chunk.lines:
         where = f"{chunk.source}:{number}"
         try:
-            parsed.append((number, parse_line(recommender.vocabulary, raw, where)))
+            parsed.append((number, parse_line(recommender.vocabulary, raw, where, fhir)))
         except InputError as exc:
             if chunk.stop:
                 failed = str(exc)
@@ -193,20 +198,22 @@ def _stored(recommender: Recommender, chunk: Chunk, writer: LineWriter) -> Answe
 
 _worker: Recommender | None = None
 _writer = LineWriter()
+_fhir: FhirReader | None = None
 
 
 def _start_worker(engine: str, endpoint: str | None, update_endpoint: str | None) -> None:
-    global _worker
+    global _worker, _fhir
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent stops the workers
     mapping_set = read_mappings()
     _worker = Recommender(Store(bundled_nquads(mapping_set), mapping_set, engine, endpoint, update_endpoint))
+    _fhir = FhirReader(_worker.store)
     gcpause.freeze()
 
 
 def _work(chunk: Chunk, spool: str) -> Answered:
-    if _worker is None:
+    if _worker is None or _fhir is None:
         raise HipkgError("a batch worker started without a graph")
-    answered = answer_chunk(_worker, chunk, _writer)
+    answered = answer_chunk(_worker, chunk, _writer, _fhir)
     with tempfile.NamedTemporaryFile(dir=spool, suffix=".jsonl", delete=False) as handle:
         handle.write(answered.data)
     return answered._replace(data=b"", spooled=handle.name)
@@ -244,6 +251,7 @@ class Batch:
                  chunk: int = 1000, jobs: int = 1) -> None:
         self.recommender, self.out, self.report, self.source, self.stop, self.chunk, self.jobs = recommender, out, report, source, stop, chunk, jobs
         self.writer = LineWriter()
+        self.fhir = FhirReader(recommender.store)
         self.pending: list[Any] = []
         self.stored = False
         self.held: Chunk | None = None  # the first chunk, kept until a second one says workers are worth it
@@ -277,7 +285,7 @@ class Batch:
                 self._submit(self._take())
             if self.held is not None:  # only ever one chunk: answer it here
                 held, self.held = self.held, None
-                self._emit(answer_chunk(self.recommender, held, self.writer), held)
+                self._emit(answer_chunk(self.recommender, held, self.writer, self.fhir), held)
             self._drain(0)
         finally:
             self.abort()
@@ -318,7 +326,7 @@ class Batch:
 
     def _submit(self, chunk: Chunk) -> None:
         if self.jobs <= 1:
-            self._emit(answer_chunk(self.recommender, chunk, self.writer), chunk)
+            self._emit(answer_chunk(self.recommender, chunk, self.writer, self.fhir), chunk)
             return
         if self.pool is None and self.held is None:
             self.held = chunk

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from hipkg.errors import InvalidCode
 
@@ -18,6 +19,27 @@ ALLERGY_PREFIXES = {"RXNORM": "RXNORM", "SNOMEDCT": "SNOMEDCT", "SNOMEDCT_US": "
 MEDICATION_PREFIXES = {"RXNORM": "RXNORM", "ATC": "ATC", "HIPKG": "hipkg"}
 PROCEDURE_PREFIXES = {"SNOMEDCT": "SNOMEDCT", "SNOMEDCT_US": "SNOMEDCT", "SCTID": "SNOMEDCT", "HIPKG": "hipkg"}
 OBSERVATION_PREFIXES = {"LOINC": "LOINC"}
+
+class FhirSystem(NamedTuple):
+    url: str
+    title: str
+    keep_prefix: bool  # OBO-style codes keep their prefix ("MONDO:0005178"), the others are bare
+
+
+#: CURIE prefix -> canonical FHIR code system URI (https://hl7.org/fhir/R4/terminologies-systems.html where listed): what
+#: a FHIR Coding's system is read as, and what the FHIR export writes.
+FHIR_SYSTEMS: dict[str, FhirSystem] = {
+    "SNOMEDCT": FhirSystem("http://snomed.info/sct", "SNOMED CT", False),
+    "ICD10CM": FhirSystem("http://hl7.org/fhir/sid/icd-10-cm", "ICD-10-CM", False),
+    "RXNORM": FhirSystem("http://www.nlm.nih.gov/research/umls/rxnorm", "RxNorm", False),
+    "LOINC": FhirSystem("http://loinc.org", "LOINC", False),
+    "ATC": FhirSystem("http://www.whocc.no/atc", "ATC", False),
+    "MONDO": FhirSystem("http://purl.obolibrary.org/obo/mondo.owl", "Mondo Disease Ontology", True),
+    "UBERON": FhirSystem("http://purl.obolibrary.org/obo/uberon.owl", "Uberon", True),
+    "FMA": FhirSystem("http://purl.obolibrary.org/obo/fma.owl", "Foundational Model of Anatomy", True),
+    "MESH": FhirSystem("https://www.nlm.nih.gov/mesh", "MeSH", False),
+    "UMLS": FhirSystem("http://terminology.hl7.org/CodeSystem/umls", "UMLS", False),
+}
 
 _SYNTAX = {
     "ICD10CM": (re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$"), "an ICD-10-CM code such as M16.11 (letter, digit, character, optional dot and 1-4 characters)"),

@@ -70,6 +70,21 @@ class InvalidSituation(InputError):
         return self._public
 
 
+class InvalidFhir(InvalidSituation):
+    """FHIR input that cannot be read: ``resource`` names the resource (Condition/17, or its place, entry[3]) and
+    ``element`` the element at fault (code.coding[0].code); ``public`` says what is wrong without the value."""
+
+    def __init__(self, where: str, resource: str, element: str, problem: str) -> None:
+        at = f"{resource}" + (f", {element}" if element else "")
+        super().__init__(f"{where}: {at}: {problem}", f"FHIR {at}: {_unquoted(problem)}", field=element or None, problem=problem)
+        self.resource, self.element = resource, element
+
+
+def _unquoted(problem: str) -> str:
+    """A problem's wording up to its first quoted value: what a remote caller is told."""
+    return problem.split(" '", 1)[0].split(' "', 1)[0]
+
+
 class InvalidCode(InputError):
     """A code that is not a well-formed CURIE of an accepted terminology.
 

@@ -9,6 +9,7 @@ from rdflib import Graph
 from rdflib.namespace import RDF
 
 from hipkg import situations
+from hipkg.fhir_in import FhirReader
 from hipkg.namespaces import HIPKG
 from hipkg.recommending import Recommendation, Recommender
 from hipkg.results import Result
@@ -68,12 +69,21 @@ class KnowledgeGraph(Store):
         """Many situations answered together, with one run of each query (see hipkg.recommending)."""
         return self.recommender.recommend_many([self.situation(s) for s in given])
 
-    def situation(self, given: Any) -> situations.Situation:
-        """A Situation from a Situation, a dict, or an rdflib Graph holding one hipkg:Situation (validated)."""
+    @functools.cached_property
+    def fhir(self) -> FhirReader:
+        """Reads FHIR R4 input (a Bundle, a resource, or a list of resources) into situations; one per graph."""
+        return FhirReader(self)
+
+    def situation(self, given: Any, date: str | None = None) -> situations.Situation:
+        """A Situation from a Situation, a dict (a hipkg situation, or FHIR R4 JSON: a Bundle, a resource, or a list of
+        resources, read as of ``date``, else the Bundle's timestamp, else today), or an rdflib Graph holding one
+        hipkg:Situation (validated)."""
         if isinstance(given, situations.Situation):
             return given
         if isinstance(given, Graph):
             return situations.from_graph(self.vocabulary, given, self.validate_situation)
+        if situations.is_fhir(given):
+            return self.fhir.situation(given, date=date)
         return situations.from_dict(self.vocabulary, given)
 
     def to_networkx(self, derived: bool = True) -> "nx.MultiDiGraph":

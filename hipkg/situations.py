@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -78,6 +78,9 @@ class Situation:
     procedures: tuple[Procedure, ...] = ()
     injections: tuple[Injection, ...] = ()
     policy: str = "source"
+    #: How the situation was read from FHIR input (hipkg.fhir_in.Reading): what was left out and why. Not part of the
+    #: situation's content (its triples, its shapes): it travels to the answer, which lists it under "read".
+    reading: Any = field(default=None, compare=False)
 
     def by_certainty(self) -> dict[str, tuple[Code, ...]]:
         return {"confirmed": self.findings, "suspected": self.suspected, "absent": self.absent}
@@ -313,16 +316,47 @@ def _unique(codes: Any) -> tuple[Code, ...]:
     return tuple(seen.values())
 
 
-def from_json(vocabulary: Vocabulary, text: str, where: str = "situation", max_codes: int = MAX_ENTRIES) -> Situation:
+#: Reads FHIR input (a resource, a Bundle, or a list of resources) into a Situation: hipkg.fhir_in.FhirReader.situation,
+#: handed down by the caller (this module is below the store the reader needs).
+FhirRead = Callable[[Any, str], Situation]
+
+
+def from_json(vocabulary: Vocabulary, text: str, where: str = "situation", max_codes: int = MAX_ENTRIES,
+              fhir: FhirRead | None = None) -> Situation:
+    """A situation from JSON text: a hipkg situation, or (``fhir`` given) FHIR R4 JSON, or NDJSON of FHIR resources."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
+        items = _ndjson(text) if fhir is not None else None
+        if fhir is not None and items is not None:
+            return fhir(items, where)
         raise InvalidSituation(f"{where}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
                                f"not valid JSON (line {exc.lineno}, column {exc.colno})") from exc
     except (ValueError, RecursionError) as exc:  # a number of thousands of digits, nesting past Python's depth
         problem = "a number too long to read" if isinstance(exc, ValueError) else "nested too deeply to read"
         raise InvalidSituation(f"{where}: not usable JSON: {problem}", f"not usable JSON: {problem}") from None
+    if fhir is not None and is_fhir(data):
+        return fhir(data, where)
     return from_dict(vocabulary, data, where, max_codes)
+
+
+def is_fhir(data: Any) -> bool:
+    """A FHIR resource (a Bundle, or any other) or a list of them, rather than a hipkg situation."""
+    if isinstance(data, list):
+        return bool(data) and all(isinstance(d, dict) and "resourceType" in d for d in data)
+    return isinstance(data, dict) and "resourceType" in data
+
+
+def _ndjson(text: str) -> list[Any] | None:
+    """Resources one per line (FHIR Bulk Data's NDJSON), or None when the text is not that."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) < 2:
+        return None
+    try:
+        items = [json.loads(line) for line in lines]
+    except json.JSONDecodeError:
+        return None
+    return items if is_fhir(items) else None
 
 
 def _policy(vocabulary: Vocabulary, policy: Any, where: str) -> str:
@@ -408,15 +442,15 @@ def _event_order(event: str) -> tuple[str, int]:
 
 
 def read(vocabulary: Vocabulary, path: str, validate: Callable[[Graph], Any], stdin_text: str | None = None,
-         max_codes: int = MAX_ENTRIES, max_bytes: int = MAX_SITUATION_BYTES) -> Situation:
-    """A situation from a .json or .ttl file, or '-' for standard input (JSON, or Turtle if it is not JSON); a file
-    larger than ``max_bytes`` is refused before it is read."""
+         max_codes: int = MAX_ENTRIES, max_bytes: int = MAX_SITUATION_BYTES, fhir: FhirRead | None = None) -> Situation:
+    """A situation from a .json, .ndjson or .ttl file, or '-' for standard input (JSON, or Turtle if it is not JSON);
+    a file larger than ``max_bytes`` is refused before it is read. JSON that is FHIR goes to ``fhir``."""
     if path == "-":
         text = stdin_text if stdin_text is not None else ""
         if len(text) > max_bytes:
             raise InputError(f"<stdin>: the situation is more than {max_bytes:,} bytes (--max-bytes)")
         if text.lstrip().startswith(("{", "[")):
-            return from_json(vocabulary, text, "<stdin>", max_codes)
+            return from_json(vocabulary, text, "<stdin>", max_codes, fhir)
         return from_graph(vocabulary, parse_turtle(text, "<stdin>"), validate, "<stdin>")
     p = Path(path)
     try:
@@ -426,8 +460,8 @@ def read(vocabulary: Vocabulary, path: str, validate: Callable[[Graph], Any], st
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read situation file ({getattr(exc, 'strerror', None) or exc})") from exc
-    if p.suffix.lower() == ".json":
-        return from_json(vocabulary, text, path, max_codes)
+    if p.suffix.lower() in (".json", ".ndjson"):
+        return from_json(vocabulary, text, path, max_codes, fhir)
     if p.suffix.lower() in (".ttl", ".turtle"):
         return from_graph(vocabulary, parse_turtle(text, path), validate, path)
-    raise InputError(f"{path}: unknown situation format {p.suffix or '(no suffix)'!r}; expected .json or .ttl")
+    raise InputError(f"{path}: unknown situation format {p.suffix or '(no suffix)'!r}; expected .json, .ndjson (FHIR resources) or .ttl")

@@ -32,9 +32,9 @@ LAYERS: dict[str, int] = {
     "hipkg.engines": 3, "hipkg.queries": 3, "hipkg.safety": 3, "hipkg.vocabulary": 3,
     "hipkg.sparql": 4, "hipkg.store": 4,
     "hipkg.situations": 5, "hipkg.validation": 5,
-    "hipkg.recommending": 6, "hipkg.push": 6, "hipkg.export": 6,
+    "hipkg.recommending": 6, "hipkg.push": 6, "hipkg.export": 6, "hipkg.fhir_in": 6,
     "hipkg.batch": 7,
-    "hipkg.graph": 8,
+    "hipkg.graph": 8, "hipkg.cdshooks": 8,
     "hipkg.cli": 9, "hipkg.serve": 9,
     "hipkg.__main__": 10,  # `python -m hipkg`: the command line as a script
 }

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import sys
 from typing import Any, Callable, Sequence
@@ -41,6 +42,18 @@ def size(text: str) -> int:
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"{text[:40]!r}: must be greater than 0")
     return int(value * _UNITS[unit])
+
+
+def iso_date(text: str) -> str:
+    """An argparse type for a calendar date written YYYY-MM-DD."""
+    try:
+        return datetime.date.fromisoformat(text).isoformat() if len(text) == 10 else _bad_date(text)
+    except ValueError:
+        return _bad_date(text)
+
+
+def _bad_date(text: str) -> str:
+    raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a date (expected YYYY-MM-DD, such as 2026-12-01)")
 
 
 def print_json(data: Any) -> None:

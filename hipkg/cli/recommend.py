@@ -9,7 +9,7 @@ import textwrap
 from typing import TYPE_CHECKING
 
 import hipkg
-from hipkg.cli._common import add_format, positive
+from hipkg.cli._common import add_format, iso_date, positive
 from hipkg.engines import ENGINES
 from hipkg.errors import InputError
 from hipkg.results import table
@@ -31,6 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=textwrap.dedent(f"""\
             situation file (.json, or .ttl holding one hipkg:Situation; '-' reads standard input):
               {EXAMPLE_JSON}
+            or FHIR R4 (checked with the fhir.resources R4B models): a Bundle of one patient's resources (.json), or the
+              resources one per line (.ndjson); --batch reads one Bundle per line. Conditions, AllergyIntolerances,
+              Observations, Procedures, ServiceRequests (planned), MedicationStatements and MedicationRequests are read by
+              their status codes (hipkg query fhir/readings); the answer lists every resource left out, and why, under
+              "read", and codings of systems hipkg does not read under "unrecognized". The reference date: --date, else the
+              Bundle's timestamp, else today.
             findings prefixes: ICD10CM, SNOMEDCT (also SCTID, SNOMEDCT_US), hipkg   (case-insensitive)
             allergy prefixes:  RXNORM, SNOMEDCT, hipkg
             goals: therapeutic (default), diagnostic-and-therapeutic
@@ -41,6 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
               hipkg recommend examples/hip-osteoarthritis-left.json
               hipkg recommend --finding ICD10CM:M16.12 --finding ICD10CM:Z79.01 --format json
               hipkg recommend examples/guidelines-hip-osteoarthritis.json --policy guidelines
+              hipkg recommend examples/fhir/v2-hba1c-ifcc-units.json --date 2026-12-01
               hipkg recommend --batch situations.jsonl > answers.jsonl       (workers once there are 2+ chunks)
               hipkg recommend FILE --endpoint http://HOST:7878/query --update-endpoint http://HOST:7878/update
               hipkg recommend --stored --endpoint http://HOST:7878/query     (after 'hipkg push --situations FILE')
@@ -53,6 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--finding", action="append", default=[], metavar="CODE", help="a finding code (repeatable), instead of FILE")
     p.add_argument("--allergy", action="append", default=[], metavar="CODE", help="an allergy code (repeatable)")
     p.add_argument("--goal", metavar="GOAL", help="therapeutic (default) or diagnostic-and-therapeutic")
+    p.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD", help="FHIR input: the reference date (default: the Bundle's "
+                   "timestamp, else today); a hipkg situation gives its own \"date\"")
     p.add_argument("--policy", metavar="POLICY", help="source (default) or guidelines: which statements the answer applies "
                    "(overrides the situation's \"policy\"; in a --batch, set \"policy\" in each situation)")
     p.add_argument("--batch", metavar="FILE", help="many situations: .jsonl (one JSON situation per line) or .csv (columns findings, "
@@ -96,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("give either --engine or --endpoint, not both: with --endpoint the server's engine answers")
     if args.update_endpoint and not args.endpoint:
         raise InputError("--update-endpoint goes with --endpoint URL")
+    if args.date and not args.file:
+        raise InputError("--date goes with a FHIR situation FILE; a --batch line or a hipkg situation gives its own date")
     if args.policy and (args.batch or args.stored):
         raise InputError("--policy applies to one situation; in a --batch or --stored, each situation names its \"policy\"")
     if args.stored and not args.endpoint:
@@ -105,8 +116,11 @@ def run(args: argparse.Namespace) -> int:
         return _batch(kg, args)
     if args.file:
         max_bytes = args.max_bytes or situations.MAX_SITUATION_BYTES
+        fhir_read = lambda data, where: kg.fhir.situation(data, where, args.date)  # noqa: E731
         situation = situations.read(kg.vocabulary, args.file, kg.validate_situation, sys.stdin.read(max_bytes + 1) if args.file == "-" else None,
-                                    args.max_codes or situations.MAX_ENTRIES, max_bytes)
+                                    args.max_codes or situations.MAX_ENTRIES, max_bytes, fhir_read)
+        if args.date and situation.reading is None:
+            raise InputError(f"{args.file}: --date is for FHIR input; a hipkg situation gives its own \"date\"")
         if args.policy:
             situation = situations.with_policy(kg.vocabulary, situation, args.policy, "--policy")
     else:
@@ -194,6 +208,12 @@ def render_table(result: "Recommendation") -> str:
     out.append(f"{'goal':10} {s['goal']}")
     if result.unrecognized:
         out.append(f"unrecognized: {', '.join(result.unrecognized)} (no hipkg concept uses these codes)")
+    if result.reading is not None:
+        r = result.reading
+        out.append(f"read: {r.resources} FHIR resources; reference date from {r.date_from}")
+        out += [f"ignored    {i.resource}: {i.why}" for i in r.ignored]
+        if r.unrecognized:
+            out.append(f"unrecognized codings: {', '.join(r.unrecognized)} (code systems hipkg does not read)")
     for status, options in result.by_status().items():
         out.append(f"\n{status.upper()} ({len(options)})")
         if not options:

@@ -8,13 +8,14 @@ terminology metadata (canonical system URIs and code forms), not clinical knowle
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Iterable, NamedTuple
+from typing import TYPE_CHECKING, Any, Iterable
 
 from rdflib import URIRef
 from rdflib.namespace import DCTERMS, RDF, SKOS
 
 from hipkg import __version__
 from hipkg.export._common import alt_labels, concept_type, concepts, definition, label, local_name
+from hipkg.codes import FHIR_SYSTEMS as SYSTEMS, FhirSystem
 from hipkg.namespaces import HIPKG, curie
 
 if TYPE_CHECKING:
@@ -26,25 +27,6 @@ CODESYSTEM_URL = f"{BASE}/CodeSystem/hipkg"
 #: SNOMED CT's designation use code for a synonym.
 SYNONYM_USE = {"system": "http://snomed.info/sct", "code": "900000000000013009", "display": "Synonym"}
 
-
-class TargetSystem(NamedTuple):
-    url: str
-    title: str
-    keep_prefix: bool  # OBO-style codes keep their prefix ("MONDO:0005178"), the others are bare
-
-
-#: SSSOM prefix -> canonical FHIR system (HL7 Terminology / FHIR R4 names where they exist).
-SYSTEMS: dict[str, TargetSystem] = {
-    "SNOMEDCT": TargetSystem("http://snomed.info/sct", "SNOMED CT", False),
-    "ICD10CM": TargetSystem("http://hl7.org/fhir/sid/icd-10-cm", "ICD-10-CM", False),
-    "RXNORM": TargetSystem("http://www.nlm.nih.gov/research/umls/rxnorm", "RxNorm", False),
-    "ATC": TargetSystem("http://www.whocc.no/atc", "ATC", False),
-    "MONDO": TargetSystem("http://purl.obolibrary.org/obo/mondo.owl", "Mondo Disease Ontology", True),
-    "UBERON": TargetSystem("http://purl.obolibrary.org/obo/uberon.owl", "Uberon", True),
-    "FMA": TargetSystem("http://purl.obolibrary.org/obo/fma.owl", "Foundational Model of Anatomy", True),
-    "MESH": TargetSystem("https://www.nlm.nih.gov/mesh", "MeSH", False),
-    "UMLS": TargetSystem("http://terminology.hl7.org/CodeSystem/umls", "UMLS", False),
-}
 
 #: SKOS mapping predicate -> R4 ConceptMapEquivalence (read "the target is <equivalence> the source").
 #: closeMatch -> inexact follows the sssom toolkit's FHIR writer; inexact and narrower need a comment.
@@ -64,10 +46,10 @@ PLAN_TYPE = {"system": "http://terminology.hl7.org/CodeSystem/plan-definition-ty
              "display": "Clinical Protocol"}
 
 
-def _system(prefix: str, kg: "Store") -> TargetSystem:
+def _system(prefix: str, kg: "Store") -> FhirSystem:
     if prefix in SYSTEMS:
         return SYSTEMS[prefix]
-    return TargetSystem(kg.mapping_set.curie_map.get(prefix, prefix), prefix, False)
+    return FhirSystem(kg.mapping_set.curie_map.get(prefix, prefix), prefix, False)
 
 
 def _slug(prefix: str) -> str:

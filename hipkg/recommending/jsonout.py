@@ -92,7 +92,8 @@ class LineWriter:
             self._texts.clear()
             self._held = 0
         head = r.situation_json()
-        return (f"\"situation\": {json.dumps(head)}, \"unrecognized\": {json.dumps(list(r.unrecognized))}, "
+        read = f"\"read\": {json.dumps(r.reading.to_json())}, " if r.reading is not None else ""
+        return (f"\"situation\": {json.dumps(head)}, {read}\"unrecognized\": {json.dumps(r.unrecognized_json())}, "
                 f"\"questions\": {self._listed(r.questions)}, \"rules\": {self._listed(r.rules)}, "
                 f"\"assumed_absent\": {self._listed(r.assumed_absent, brief=True)}, "
                 f"\"reasons\": {{{', '.join(map(self._reason_text, r.reason_texts()))}}}, "

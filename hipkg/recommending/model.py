@@ -174,6 +174,7 @@ class Recommendation:
     questions: tuple[Fired, ...] = ()  # every open check, once
     assumed_absent: tuple[Fired, ...] = ()  # the avoid-level contraindications neither triggered, asked nor ruled out
     practice: tuple[GuidelineRecommendation, ...] = ()  # guideline practice recommendations for every population, once
+    reading: Any = None  # FHIR input: how it was read (hipkg.fhir_in.Reading), shown under "read"
     disclaimer: str = field(default=DISCLAIMER)
 
     def to_json(self) -> dict[str, Any]:
@@ -190,11 +191,16 @@ class Recommendation:
         """The situation as understood, the unrecognized codes, the questions to settle and the rules triggered."""
         return {
             "situation": self.situation_json(),
-            "unrecognized": list(self.unrecognized),
+            **({"read": self.reading.to_json()} if self.reading is not None else {}),
+            "unrecognized": self.unrecognized_json(),
             "questions": [q.to_json() for q in self.questions],
             "rules": [r.to_json() for r in self.rules],
             "assumed_absent": [{"id": r.id, "label": r.label} for r in self.assumed_absent],
         }
+
+    def unrecognized_json(self) -> list[str]:
+        """The codes the graph does not use, then (FHIR input) the codings in systems hipkg does not read (system|code)."""
+        return [*self.unrecognized, *(self.reading.unrecognized if self.reading is not None else ())]
 
     def reason_texts(self) -> list[Reason]:
         """One reason per id among every option's reasons, in the order of their ids: the texts the answer gives once."""

@@ -253,7 +253,7 @@ class Recommender:
                 o.code.curie for o in s.observations if o.code.curie not in self.vocabulary.observation_units)
             advice = tuple(Advice(a, self.citations[a][0], tuple(sorted(b)), self.citations[a][1]) for a, b in sorted(advised.get(case, {}).items()))
             out.append(Recommendation(s, concepts, unrecognized, options, advice, self.vocabulary.status_order, s.date or today,
-                                      rules, questions, assumed, self.book.practice))
+                                      rules, questions, assumed, self.book.practice, s.reading))
         return out
 
     def _listed(self, fired: Fired) -> tuple[Listed, ...]:

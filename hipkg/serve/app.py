@@ -18,6 +18,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from hipkg import DISCLAIMER, __version__, situations
+from hipkg.cdshooks import CdsError, CdsHooks
 from hipkg.errors import AmbiguousName, InputError, InvalidSituation, ParameterError, UnknownName, UnknownQuery
 from hipkg.graph import KnowledgeGraph
 from hipkg.serve import media, web
@@ -103,7 +104,10 @@ def check_situation(kg: KnowledgeGraph, data: Any) -> dict[str, Any]:
     """Validate a situation with hipkg.situations, replying with wordings that name the position of a bad value,
     never the value."""
     try:
-        situations.from_dict(kg.vocabulary, data, max_codes=MAX_CODES)
+        if situations.is_fhir(data):
+            kg.fhir.situation(data, "request body")
+        else:
+            situations.from_dict(kg.vocabulary, data, max_codes=MAX_CODES)
     except InvalidSituation as exc:
         raise ApiError(400, exc.public) from None
     return data
@@ -146,6 +150,7 @@ class Service:
         self.recommending = 0
         self.recommend_limiter = anyio.CapacityLimiter(limits.max_recommend)
         self.triples = len(kg.data)
+        self.cds = CdsHooks(kg)
 
     async def run(self, job: tuple) -> tuple:
         """Run a job on a worker under the concurrency cap and the time limit; returns an ("ok", ...) reply."""
@@ -260,17 +265,8 @@ class Service:
     # -------------------------------------------------------------------- JSON API
 
     async def recommend(self, request: Request) -> Response:
-        ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-        if ctype not in ("application/json", "text/json", ""):
-            raise ApiError(415, "send the situation as application/json")
-        body = await read_body(request, self.limits.max_request_bytes)
-        try:
-            data = json.loads(body)
-        except UnicodeDecodeError:
-            raise ApiError(400, "the request body is not UTF-8") from None
-        except json.JSONDecodeError as exc:
-            raise ApiError(400, f"the request body is not valid JSON (line {exc.lineno}, column {exc.colno})") from None
-        situation = check_situation(self.kg, data)
+        """POST /recommend: a hipkg situation, or FHIR R4 JSON (a Bundle, or a list of resources)."""
+        situation = check_situation(self.kg, await self._json_body(request))
         try:
             text = await self.recommend_json(situation)
         except ApiError as exc:
@@ -278,6 +274,47 @@ class Service:
                 exc.message = "the situation was refused: " + redact(exc.message, situation)
             raise
         return Response(text, media_type="application/json")
+
+    # -------------------------------------------------------------------- CDS Hooks 2.0
+
+    async def cds_discovery(self, request: Request) -> Response:
+        return JSONResponse(self.cds.discovery())
+
+    async def cds_call(self, request: Request) -> Response:
+        """POST /cds-services/{id}: the cards, computed in this process under the recommendations' cap."""
+        body = await self._json_body(request)
+        if self.recommending >= self.limits.max_recommend:
+            raise ApiError(503, f"the server is answering {self.limits.max_recommend} recommendations already; try again shortly",
+                           {"Retry-After": "1"})
+        self.recommending += 1
+        try:
+            cards = await anyio.to_thread.run_sync(self.cds.call, request.path_params["service"], body, limiter=self.recommend_limiter)
+        except CdsError as exc:
+            raise ApiError(exc.status, str(exc)) from None
+        except InputError as exc:
+            raise ApiError(400, "the prefetch was refused: " + exc.public) from None
+        finally:
+            self.recommending -= 1
+        return JSONResponse(cards)
+
+    async def cds_feedback(self, request: Request) -> Response:
+        body = await self._json_body(request)
+        try:
+            return JSONResponse(self.cds.feedback(request.path_params["service"], body))
+        except CdsError as exc:
+            raise ApiError(exc.status, str(exc)) from None
+
+    async def _json_body(self, request: Request) -> Any:
+        ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if ctype not in ("application/json", "application/fhir+json", "text/json", ""):
+            raise ApiError(415, "send the request as application/json (application/fhir+json is read the same)")
+        body = await read_body(request, self.limits.max_request_bytes)
+        try:
+            return json.loads(body)
+        except UnicodeDecodeError:
+            raise ApiError(400, "the request body is not UTF-8") from None
+        except json.JSONDecodeError as exc:
+            raise ApiError(400, f"the request body is not valid JSON (line {exc.lineno}, column {exc.colno})") from None
 
     async def list_queries(self, request: Request) -> Response:
         return JSONResponse([{**q.to_json(), "url": f"/queries/{q.name}"} for q in self.kg.queries])
@@ -391,7 +428,7 @@ def create_app(kg: KnowledgeGraph, pool: WorkerPool, limits: Limits, base_url: s
         path = request.url.path
         if path.startswith("/sparql") or path.startswith("/queries/"):
             return PlainTextResponse(exc.message + "\n", status_code=exc.status, headers=headers)
-        if path.startswith(("/recommend", "/queries", "/healthz", "/openapi")):
+        if path.startswith(("/recommend", "/queries", "/healthz", "/openapi", "/cds-services")):
             return JSONResponse({"error": exc.message, "status": exc.status}, status_code=exc.status, headers=headers)
         return HTMLResponse(web.message_page("Request refused", exc.message), status_code=exc.status, headers=headers)
 
@@ -404,6 +441,9 @@ def create_app(kg: KnowledgeGraph, pool: WorkerPool, limits: Limits, base_url: s
         Route("/queries/{name:path}", service.run_library_query, methods=["GET"]),
         Route("/healthz", service.health, methods=["GET"]),
         Route("/openapi.json", service.openapi, methods=["GET"]),
+        Route("/cds-services", service.cds_discovery, methods=["GET"]),
+        Route("/cds-services/{service}", service.cds_call, methods=["POST"]),
+        Route("/cds-services/{service}/feedback", service.cds_feedback, methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]
     middleware = [Middleware(Guard, max_request_bytes=limits.max_request_bytes)]
