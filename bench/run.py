@@ -38,6 +38,7 @@ REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
 SITUATION_FILE = REPO / "examples" / "osteoarthritis-diabetes-hyperglycaemia.json"
+CDS_BUNDLE = REPO / "examples" / "fhir" / "osteoarthritis-diabetes-hyperglycaemia.json"
 CHUNK = 1000
 RDFLIB_BATCH_NOTE = "not measured: rdflib's evaluator did not answer one batch of 100 within 300 s"
 SERVE_QUERY = "knowledge/contraindications"
@@ -154,6 +155,7 @@ def measure_serve(kg, server_argv: list[str], situation_data: dict, runs: int, e
     answer sizes, to show the server and the library gave the same answer."""
     out: dict = {}
     situation_body = json.dumps(situation_data).encode("utf-8")
+    cds_body = cds_request()
     query_text = kg.queries.get(SERVE_QUERY).bind()
     results_json = {"Accept": "application/sparql-results+json"}
     with running_server(server_argv, env) as url:
@@ -165,11 +167,35 @@ def measure_serve(kg, server_argv: list[str], situation_data: dict, runs: int, e
         out["sparql"], body = http_median(url, "POST", "/sparql", query_text.encode("utf-8"),
                                           {**results_json, "Content-Type": "application/sparql-query"}, runs)
         out["sparql rows"] = len(json.loads(body)["results"]["bindings"])
+        out["cds"], body = http_median(url, "POST", "/cds-services/hip-injection", json.dumps(cds_body).encode("utf-8"),
+                                       {"Content-Type": "application/json"}, runs)
+        out["cds cards"] = len(json.loads(body)["cards"])
+    from hipkg.cdshooks import CdsHooks
+
+    cds = CdsHooks(kg)
+    out["cds in-process"], _ = median_time(lambda: cds.call("hip-injection", cds_body), runs, SERVE_WARMUP)
     out["kg.recommend"], _ = median_time(lambda: kg.recommend(situation_data), runs, SERVE_WARMUP)
     out["kg.recommend options"] = len(kg.recommend(situation_data).options)
     out["kg.query"], _ = median_time(lambda: kg.query(SERVE_QUERY), runs, SERVE_WARMUP)
     out["kg.query rows"] = len(kg.query(SERVE_QUERY))
     return out
+
+
+def cds_request() -> dict:
+    """A CDS Hooks order-sign call: CDS_BUNDLE's resources as the prefetch, a draft order for an intra-articular
+    corticosteroid injection with fluoroscopy guidance."""
+    resources = [e["resource"] for e in json.loads(CDS_BUNDLE.read_text())["entry"]]
+    kinds = {"conditions": "Condition", "allergies": "AllergyIntolerance", "observations": "Observation", "procedures": "Procedure",
+             "plannedProcedures": "ServiceRequest", "medicationStatements": "MedicationStatement", "medicationRequests": "MedicationRequest"}
+    prefetch = {key: {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources if r["resourceType"] == kind]}
+                for key, kind in kinds.items()}
+    prefetch["patient"] = {"resourceType": "Patient", "id": "p1"}
+    order = {"resourceType": "ServiceRequest", "id": "draft-1", "status": "draft", "intent": "order", "subject": {"reference": "Patient/p1"},
+             "code": {"text": "Intra-articular hip injection"}, "note": [{"text": "corticosteroid, fluoroscopy guidance"}]}
+    return {"hook": "order-sign", "hookInstance": "0b6f3c1e-2d4a-4f8e-9a7b-5c3d2e1f0a9b",
+            "context": {"userId": "Practitioner/u1", "patientId": "p1",
+                        "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": order}]}},
+            "prefetch": prefetch}
 
 
 LOAD_SLOW = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
@@ -351,6 +377,10 @@ def main() -> int:
                   f"{served['sparql'] / served['kg.query']:.1f}x in-process; {each} requests; {served['sparql rows']} rows"))
     lines.append((f"in-process: kg.query(\"{SERVE_QUERY}\"), oxigraph", fmt_s(served["kg.query"]), "",
                   f"{each} calls; {served['kg.query rows']} rows, not serialised"))
+    lines.append(("hipkg serve: POST /cds-services/hip-injection (CDS Hooks order-sign)", fmt_s(served["cds"]), "<= 50 ms",
+                  f"{served['cds'] / served['cds in-process']:.1f}x in-process; {each} requests; prefetch of {CDS_BUNDLE.name} "
+                  f"(FHIR, checked with fhir.resources), a draft order; {served['cds cards']} cards"))
+    lines.append(("in-process: CdsHooks(kg).call(the same request)", fmt_s(served["cds in-process"]), "", f"{each} calls; cards as dicts"))
 
     load = measure_load([hipkg_bin, "serve", "--port", "0", "--quiet"], situation_data, 5 if quick else 15)
     lines.append(("hipkg serve under load: POST /recommend from 16 threads beside 20 slow POST /sparql",

@@ -31,8 +31,10 @@ def spec(base_url: str, limits: Limits, vocabulary: Vocabulary) -> dict[str, Any
         "paths": {
             "/recommend": {"post": {
                 "summary": "Which injection options fit a situation, and why",
+                "description": "A hipkg situation, or FHIR R4 JSON (a Bundle, a resource, or a list of resources; the answer's "
+                               "`read` lists what was left out and why).",
                 "requestBody": {"required": True, "content": {"application/json": {
-                    "schema": {"$ref": "#/components/schemas/Situation"},
+                    "schema": {"oneOf": [{"$ref": "#/components/schemas/Situation"}, {"type": "object", "required": ["resourceType"]}]},
                     "example": {"findings": ["ICD10CM:M16.12"], "allergies": ["RXNORM:6387"], "goal": "therapeutic"}}}},
                 "responses": {
                     "200": {"description": "every option with its status (fits, caution, check, avoid, not-indicated), the reasons, "
@@ -54,6 +56,22 @@ def spec(base_url: str, limits: Limits, vocabulary: Vocabulary) -> dict[str, Any
                 "responses": {"200": sparql_answer, "400": {"description": "bad parameter (text/plain)"},
                               "404": {"description": "unknown query (text/plain)"}, "503": {"description": "busy"},
                               "504": {"description": "stopped at the time limit"}},
+            }},
+            "/cds-services": {"get": {"summary": "CDS Hooks 2.0 discovery: the services, their hooks and prefetch templates",
+                                      "responses": {"200": {"description": "{services: [...]}", "content": {"application/json": {}}}}}},
+            "/cds-services/{id}": {"post": {
+                "summary": "CDS Hooks 2.0 call: cards for patient-view, order-select or order-sign",
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}, "example": "hip-injection"}],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "required": ["hook", "hookInstance", "context"]}}}},
+                "responses": {"200": {"description": "{cards: [...]}", "content": {"application/json": {}}}, "400": _ERROR, "404": _ERROR,
+                              "412": {"description": "a prefetch key is missing: hipkg does not fetch from the FHIR server",
+                                      "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "503": _ERROR},
+            }},
+            "/cds-services/{id}/feedback": {"post": {
+                "summary": "CDS Hooks 2.0 feedback on cards (accepted or overridden)",
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "required": ["feedback"]}}}},
+                "responses": {"200": {"description": "{received: N}", "content": {"application/json": {}}}, "400": _ERROR, "404": _ERROR},
             }},
             "/healthz": {"get": {"summary": "Liveness, worker count, restarts and limits",
                                  "responses": {"200": {"description": "status", "content": {"application/json": {}}}}}},
