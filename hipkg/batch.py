@@ -179,7 +179,9 @@ def _lines(recommender: Recommender, chunk: Chunk, writer: LineWriter, fhir: Fhi
 
 
 def _text(lines: list[str]) -> bytes:
-    return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
+    """The chunk's lines as bytes, each ending in a newline: one join and one encoding (a chunk is tens of megabytes)."""
+    lines.append("")
+    return "\n".join(lines).encode("utf-8") if len(lines) > 1 else b""
 
 
 def _stored(recommender: Recommender, chunk: Chunk, writer: LineWriter) -> Answered:

@@ -55,7 +55,7 @@ class LineWriter:
         if head is None:
             fields = {k: v for k, v in o.to_json().items() if k not in ("status", "reasons", "guidelines")}
             head = self._heads[o.id] = json.dumps(fields)[:-1]  # the object without its closing brace
-        return self._keep(o, f"{head}, \"status\": {json.dumps(o.status)}, \"reasons\": {self._reasons(o.reasons)}, "
+        return self._keep(o, f"{head}, \"status\": {_string(o.status)}, \"reasons\": {self._reasons(o.reasons)}, "
                              f"\"guidelines\": {self._text(o.guidelines)}}}")
 
     def _reasons(self, reasons: tuple[Reason, ...]) -> str:
@@ -99,7 +99,7 @@ class LineWriter:
                 f"\"reasons\": {{{', '.join(map(self._reason_text, r.reason_texts()))}}}, "
                 f"\"options\": [{', '.join(map(self._option, r.options))}], "
                 f"\"guideline_practice\": {self._practice(r)}, \"advice\": [{', '.join(map(self._text, r.advice))}], "
-                f"\"disclaimer\": {json.dumps(r.disclaimer)}")
+                f"\"disclaimer\": {_string(r.disclaimer)}")
 
     def line(self, r: Recommendation) -> str:
         """``json.dumps(r.to_json())``."""

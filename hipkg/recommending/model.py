@@ -204,10 +204,7 @@ class Recommendation:
 
     def reason_texts(self) -> list[Reason]:
         """One reason per id among every option's reasons, in the order of their ids: the texts the answer gives once."""
-        seen: dict[str, Reason] = {}
-        for option in self.options:
-            for reason in option.reasons:
-                seen.setdefault(reason.id, reason)
+        seen = {reason.id: reason for option in self.options for reason in option.reasons}
         return [seen[k] for k in sorted(seen)]
 
     def situation_json(self) -> dict[str, Any]:

@@ -72,6 +72,7 @@ class Recommender:
         self.book = GuidelineBook(store)
         self._plain: Memo[Populations, tuple[OptionResult, ...]] = Memo(GuidelineBook.MEMO)
         self._reason_lists: Memo[tuple[int, ...], tuple[Reason, ...]] = Memo(self.CODE_MEMO)
+        self._advices: Memo[tuple[str, tuple[str, ...]], Advice] = Memo(self.CODE_MEMO)
         self._concerned: Memo[tuple[URIRef, URIRef, str, URIRef | None], tuple[tuple[str, tuple[tuple[int, str, str], Reason]], ...]] = Memo(self.CODE_MEMO)
         self._reasons: dict[tuple[str, URIRef, str, URIRef | None], tuple[tuple[int, str, str], Reason]] = {}  # interned, with sort keys
 
@@ -251,10 +252,17 @@ class Recommender:
             given = (*s.findings, *s.suspected, *s.absent, *s.medications, *(p.code for p in s.procedures), *s.allergies)
             unrecognized = tuple(c.curie for c in given if c.curie not in concepts) + tuple(
                 o.code.curie for o in s.observations if o.code.curie not in self.vocabulary.observation_units)
-            advice = tuple(Advice(a, self.citations[a][0], tuple(sorted(b)), self.citations[a][1]) for a, b in sorted(advised.get(case, {}).items()))
+            advice = tuple(self._advice(a, tuple(sorted(b))) for a, b in sorted(advised.get(case, {}).items()))
             out.append(Recommendation(s, concepts, unrecognized, options, advice, self.vocabulary.status_order, s.date or today,
                                       rules, questions, assumed, self.book.practice, s.reading))
         return out
+
+    def _advice(self, advice: str, because: tuple[str, ...]) -> Advice:
+        """An advice with what brought it, shared by the cases that have both (bounded, like the code memo)."""
+        made = self._advices.get((advice, because))
+        if made is None:
+            made = self._advices.put((advice, because), Advice(advice, self.citations[advice][0], because, self.citations[advice][1]))
+        return made
 
     def _listed(self, fired: Fired) -> tuple[Listed, ...]:
         """Each triggered rule once, with everything that triggered it."""
