@@ -11,13 +11,16 @@ from __future__ import annotations
 import copy
 import datetime
 import functools
+import json
+import re
+import urllib.parse
 import uuid
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
 from hipkg import DISCLAIMER
-from hipkg.errors import HipkgError
+from hipkg.errors import EndpointError, HipkgError
 from hipkg.recommending.model import OptionResult, Reason, Recommendation
 from hipkg.recommending.recommender import ALWAYS
 
@@ -72,12 +75,16 @@ class Order:
 
 
 class CdsHooks:
-    """The CDS Hooks service of one graph: discovery, calls and the feedback received (the last FEEDBACK_KEPT)."""
+    """The CDS Hooks service of one graph: discovery, calls and the feedback received (the last FEEDBACK_KEPT).
+
+    ``fetch_from``: the FHIR servers (base URLs) the operator allows missing prefetch to be fetched from (none by
+    default); a call's ``fhirServer`` must be one of them or below one, so that no caller can make hipkg reach any
+    other address. Each fetch is a GET with the call's bearer token, ``timeout`` seconds and ``max_bytes`` at most."""
 
     FEEDBACK_KEPT = 1000
 
-    def __init__(self, kg: "KnowledgeGraph") -> None:
-        self.kg = kg
+    def __init__(self, kg: "KnowledgeGraph", fetch_from: tuple[str, ...] = (), timeout: float = 10.0, max_bytes: int = 10_000_000) -> None:
+        self.kg, self.fetch_from, self.timeout, self.max_bytes = kg, fetch_from, timeout, max_bytes
         self.feedback_log: deque[dict[str, Any]] = deque(maxlen=self.FEEDBACK_KEPT)
 
     # ---------------------------------------------------------------- discovery
@@ -119,10 +126,17 @@ class CdsHooks:
             raise CdsError(400, "hookInstance is required: a string (a UUID)")
         if not isinstance(context, dict) or not isinstance(context.get("patientId"), str):
             raise CdsError(400, "context.patientId is required: the FHIR id of the patient")
-        prefetch = body.get("prefetch") if isinstance(body.get("prefetch"), dict) else {}
+        prefetch = dict(body.get("prefetch")) if isinstance(body.get("prefetch"), dict) else {}
         missing = tuple(key for key in self.prefetch if key not in prefetch)
+        problem = ""
+        if missing and self.fetch_from:
+            fetched, problem = self.fetch(body, context, missing)
+            prefetch.update(fetched)
+            missing = tuple(key for key in missing if key not in fetched)
         if missing:
-            raise CdsError(412, "hipkg does not fetch from the FHIR server; send the prefetch keys " + ", ".join(missing), missing)
+            how = problem or ("hipkg does not fetch from the FHIR server (hipkg serve --allow-fhir-fetch URL allows it)"
+                              if not self.fetch_from else "the call's fhirServer is not one hipkg serve allows (--allow-fhir-fetch)")
+            raise CdsError(412, f"{how}; send the prefetch keys " + ", ".join(missing), missing)
         orders = self.orders(hook, context) if hook != "patient-view" else None
         resources, notes = self.resources(prefetch)
         reading = self.kg.fhir.read(resources, "prefetch")
@@ -131,6 +145,29 @@ class CdsHooks:
                                         "nothing indicates a hip injection", self._nothing(reading, notes), {"label": "hipkg"})]}
         recommendation = self.kg.recommend(self.kg.fhir.from_reading(reading, "prefetch"))
         return {"cards": self.cards(instance, recommendation, orders, notes)}
+
+    def fetch(self, body: dict[str, Any], context: dict[str, Any], keys: tuple[str, ...]) -> tuple[dict[str, Any], str]:
+        """The prefetch ``keys`` read from the call's fhirServer, if the operator allows that server; and why not, if not."""
+        from hipkg.http import Client  # urllib, only when a fetch is allowed and needed (start-up time)
+
+        server = body.get("fhirServer")
+        if not isinstance(server, str) or not any(_below(server, allowed) for allowed in self.fetch_from):
+            return {}, ""
+        auth = body.get("fhirAuthorization")
+        token = auth.get("access_token") if isinstance(auth, dict) and isinstance(auth.get("access_token"), str) else None
+        client, out = Client(server, self.timeout), {}
+        for key in keys:
+            path = _render(self.prefetch[key], context)
+            if path is None:
+                return out, f"prefetch {key}: the context lacks a field its template names"
+            try:
+                reply = client.send("GET", server.rstrip("/") + "/" + path, None, None, "application/fhir+json", token, self.max_bytes)
+                out[key] = json.loads(reply.body)
+            except EndpointError as exc:
+                return out, f"fetching prefetch {key} from the FHIR server failed ({exc.status or 'not reached'})"
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                return out, f"the FHIR server's answer for prefetch {key} is not JSON"
+        return out, ""
 
     def orders(self, hook: str, context: dict[str, Any]) -> list[Order]:
         """The draft orders the call is about (order-select: the selections; order-sign: all), as hipkg reads them."""
@@ -184,8 +221,7 @@ class CdsHooks:
             if not options or (status == "not-indicated" and (orders is None or len(groups) > 1)):
                 continue  # not indicated is news only when it is all an order's options are
             reason = _decisive(options, status)
-            subject = _subject(options, self.kg.fhir.labels)
-            summary = _cut(f"{word} {subject}" + (f": {_because(reason)}" if reason is not None else ""))
+            summary = _summary(word, options, self.kg.fhir.labels, reason)
             card = self.card(instance, status, indicator, summary, self._detail(r, options, status, notes),
                              _source(reason) if reason is not None else {"label": "hipkg"})
             if status == "avoid":
@@ -298,6 +334,30 @@ class CdsHooks:
 _KINDS = ("contraindication", "check", "guideline", "caution", "indication")
 
 
+def _below(server: str, allowed: str) -> bool:
+    """Whether the FHIR base URL ``server`` is ``allowed`` or below it: same scheme, host and port, and its path under."""
+    a, b = urllib.parse.urlsplit(server), urllib.parse.urlsplit(allowed)
+    if a.username or a.password or (a.scheme, a.hostname, a.port) != (b.scheme, b.hostname, b.port):
+        return False
+    base = b.path.rstrip("/")
+    return a.path.rstrip("/") == base or a.path.startswith(base + "/")
+
+
+def _render(template: str, context: dict[str, Any]) -> str | None:
+    """A prefetch template with its {{context.X}} tokens filled in (URL-quoted), or None if one cannot be."""
+    missing = []
+
+    def fill(match: re.Match[str]) -> str:
+        value = context.get(match[1])
+        if not isinstance(value, str):
+            missing.append(match[1])
+            return ""
+        return urllib.parse.quote(value, safe="")
+
+    out = re.sub(r"\{\{context\.(\w+)\}\}", fill, template)
+    return None if missing else out
+
+
 def _text(resource: dict[str, Any]) -> str:
     """Every text and display of an order's code, bodySite, medication, orderDetail and notes."""
     parts: list[str] = []
@@ -333,15 +393,25 @@ def _decisive(options: list[OptionResult], status: str) -> Reason | None:
     return max(counted.values(), key=lambda item: (item[0], -_KINDS.index(item[1].kind), item[1].id))[1]
 
 
-def _subject(options: list[OptionResult], labels: dict[tuple[str, str], str]) -> str:
-    """What the group is: its target (when it has one) with the medication categories all its options share, and
-    how many options it holds."""
+def _summary(word: str, options: list[OptionResult], labels: dict[tuple[str, str], str], reason: Reason | None) -> str:
+    """Under 140 characters, naming the decisive reason: the group described in less detail until it fits."""
+    why = f": {_because(reason)}" if reason is not None else ""
+    candidates = [f"{word} {_subject(options, labels, detail)}{why}" for detail in (3, 2, 1, 0)]
+    return next((c for c in candidates if len(c) <= SUMMARY_MAX), _cut(candidates[-1]))
+
+
+def _subject(options: list[OptionResult], labels: dict[tuple[str, str], str], detail: int = 3) -> str:
+    """What the group is: its target (when it has one), then (as ``detail`` allows) the medication categories and
+    the guidance all its options share, and how many options it holds."""
     targets = sorted({o.target for o in options})
-    shared = [c for c in options[0].medication_categories if all(c in o.medication_categories for o in options)]
     what = labels.get(("target", targets[0]), targets[0]) if len(targets) == 1 else "hip injection"
-    if shared:
+    shared = [c for c in options[0].medication_categories if all(c in o.medication_categories for o in options)]
+    if shared and detail >= 1:
         what += " with " + " and ".join(labels.get(("category", c), c) for c in shared)
-    return what + f" ({len(options)} option{'s' if len(options) > 1 else ''})"
+    guidance = {o.guidance for o in options}
+    if len(guidance) == 1 and detail >= 2:
+        what += ", " + labels.get(("guidance", next(iter(guidance))), next(iter(guidance)))
+    return what + (f" ({len(options)} option{'s' if len(options) > 1 else ''})" if detail >= 3 else "")
 
 
 def _because(reason: Reason) -> str:

@@ -72,21 +72,27 @@ class Client:
             handlers.append(urllib.request.HTTPDigestAuthHandler(manager))
         self.opener = urllib.request.build_opener(*handlers)
 
-    def send(self, method: str, url: str, body: bytes, content_type: str, accept: str | None = None) -> Reply:
-        """Send one request to ``url`` (this server's address, possibly with a query string)."""
+    def send(self, method: str, url: str, body: bytes | None, content_type: str | None, accept: str | None = None,
+             bearer: str | None = None, max_bytes: int | None = None) -> Reply:
+        """Send one request to ``url`` (this server's address, possibly with a query string); ``bearer`` is an OAuth
+        access token (sent instead of the URL's credentials); a reply longer than ``max_bytes`` is an EndpointError."""
         import urllib.error  # only where a request is made (start-up time; see the module docstring)
         import urllib.request  # only where a request is made (start-up time; see the module docstring)
 
-        headers = {"Content-Type": content_type}
+        headers = {"Content-Type": content_type} if content_type else {}
         if accept:
             headers["Accept"] = accept
         request = urllib.request.Request(url, data=body, method=method, headers=headers)
-        if self.authorization:  # unredirected: a redirect to another host never carries the credentials
-            request.add_unredirected_header("Authorization", self.authorization)
+        authorization = f"Bearer {bearer}" if bearer else self.authorization
+        if authorization:  # unredirected: a redirect to another host never carries the credentials
+            request.add_unredirected_header("Authorization", authorization)
         where = public_url(url)
         try:
             with self.opener.open(request, timeout=self.timeout) as response:
-                return Reply(response.status, response.headers.get_content_type(), response.read())
+                data = response.read(max_bytes + 1) if max_bytes is not None else response.read()
+                if max_bytes is not None and len(data) > max_bytes:
+                    raise EndpointError(f"{where} answered more than {max_bytes:,} bytes", where, response.status, "too large")
+                return Reply(response.status, response.headers.get_content_type(), data)
         except urllib.error.HTTPError as exc:
             detail = _detail(exc)
             raise EndpointError(f"{where} answered HTTP {exc.code}: {detail}", where, exc.code, detail) from None

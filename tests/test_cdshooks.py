@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import copy
+import datetime
+import http.server
 import json
+import threading
 
 import pytest
 
 from conftest import EXAMPLES
-from hipkg.cdshooks import SUMMARY_MAX, CdsError, CdsHooks
+from hipkg.cdshooks import CARDS, SUMMARY_MAX, CdsError, CdsHooks
 from serve_helpers import Server
 
 INDICATORS = {"info", "warning", "critical"}
@@ -32,6 +35,9 @@ def request(cds: CdsHooks, hook: str, *resources: dict, orders: tuple[dict, ...]
     by_key = {"conditions": "Condition", "allergies": "AllergyIntolerance", "observations": "Observation", "procedures": "Procedure",
               "plannedProcedures": "ServiceRequest", "medicationStatements": "MedicationStatement", "medicationRequests": "MedicationRequest"}
     prefetch = {key: searchset(*[r for r in resources if r["resourceType"] == kind]) for key, kind in by_key.items()}
+    # the Medications the statements refer to, as a server returns them next to the statements (search mode include)
+    prefetch["medicationStatements"]["entry"] += [{"resource": r, "search": {"mode": "include"}} for r in resources
+                                                   if r["resourceType"] == "Medication"]
     prefetch["patient"] = {"resourceType": "Patient", "id": "p1"}
     context = {"userId": "Practitioner/u1", "patientId": "p1"}
     if hook != "patient-view":
@@ -99,6 +105,40 @@ def test_an_order_that_names_no_hip_injection_gets_no_cards(cds) -> None:
     assert cds.call("hip-injection", request(cds, "order-sign", CONDITION, orders=(other,))) == {"cards": []}
 
 
+BUNDLES = sorted(p.stem for p in (EXAMPLES / "fhir").glob("*.json"))
+WORDS = {word: status for status, (_, word) in CARDS.items()}
+
+
+def card_statuses(cards: list[dict]) -> set[str]:
+    """The statuses the cards stand for (by the words their summaries start with), and "questions"."""
+    out = set()
+    for card in cards:
+        word = next((w for w in WORDS if card["summary"].startswith(w + " ")), None)
+        out.add(WORDS[word] if word else "questions")
+    return out
+
+
+def json_statuses(kg, name: str) -> set[str]:
+    """What the JSON twin's answer (as of today, as a CDS call is) says: its statuses but not-indicated, and questions."""
+    data = json.loads((EXAMPLES / f"{name}.json").read_text())
+    data["date"] = datetime.date.today().isoformat()
+    answer = kg.recommend(data).to_json()
+    return {o["status"] for o in answer["options"]} - {"not-indicated"} | ({"questions"} if answer["questions"] else set())
+
+
+@pytest.mark.parametrize("name", BUNDLES)
+def test_each_example_bundle_as_prefetch_gives_the_statuses_of_its_json_twin(kg, cds, name) -> None:
+    cards = cds.call("hip-injection-review", request(cds, "patient-view", *bundle_resources(name)))["cards"]
+    for card in cards:
+        well_formed(card)
+    assert card_statuses(cards) == json_statuses(kg, name)
+
+
+def test_cards_are_the_same_for_the_same_request(cds) -> None:
+    body = request(cds, "order-sign", *bundle_resources("osteoarthritis-diabetes-hyperglycaemia"))
+    assert cds.call("hip-injection", copy.deepcopy(body)) == cds.call("hip-injection", body)
+
+
 def test_a_record_without_a_condition_gets_one_info_card(cds) -> None:
     [card] = cds.call("hip-injection-review", request(cds, "patient-view"))["cards"]
     assert card["indicator"] == "info" and "No active condition" in card["summary"]
@@ -146,6 +186,68 @@ def test_summaries_are_cut_below_140_characters(cds) -> None:
     assert cards and all(len(c["summary"]) <= SUMMARY_MAX for c in cards)
 
 
+# ---------------------------------------------------------------------------------------------------- fetching prefetch
+
+
+@pytest.fixture()
+def fhir_server():
+    """A FHIR server on loopback answering every search with CONDITION and CONTRAST; it records what it was asked."""
+    seen: list[tuple[str, str | None]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            seen.append((self.path, self.headers.get("Authorization")))
+            if "fail" in self.path:
+                self.send_error(500)
+                return
+            kind = self.path.split("/fhir/", 1)[1].split("?", 1)[0].split("/", 1)[0]
+            body = {"resourceType": "Patient", "id": "p1"} if kind == "Patient" else searchset(
+                *[r for r in (CONDITION, CONTRAST) if r["resourceType"] == kind])
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/fhir+json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/fhir", seen
+    httpd.shutdown()
+
+
+def test_missing_prefetch_is_fetched_from_an_allowed_server_only(kg, fhir_server) -> None:
+    base, seen = fhir_server
+    body = request(CdsHooks(kg), "order-sign", CONDITION, CONTRAST)
+    expected = CdsHooks(kg).call("hip-injection", body)
+    del body["prefetch"]
+    body.update(fhirServer=base, fhirAuthorization={"access_token": "t0k3n", "token_type": "Bearer", "expires_in": 300,
+                                                    "scope": "patient/*.read", "subject": "hipkg"})
+    with pytest.raises(CdsError) as error:  # nothing allowed: no request reaches the server
+        CdsHooks(kg).call("hip-injection", body)
+    assert error.value.status == 412 and not seen
+    with pytest.raises(CdsError) as error:  # another path on the same host is not allowed either
+        CdsHooks(kg, (base.replace("/fhir", "/other"),)).call("hip-injection", body)
+    assert error.value.status == 412 and not seen
+    assert CdsHooks(kg, (base,)).call("hip-injection", body) == expected
+    assert {auth for _, auth in seen} == {"Bearer t0k3n"} and any("patient=p1" in path for path, _ in seen)
+
+
+def test_a_failing_fetch_is_412_saying_so(kg, fhir_server) -> None:
+    base, _ = fhir_server
+    body = request(CdsHooks(kg), "patient-view", CONDITION)
+    del body["prefetch"]
+    body["context"]["patientId"] = "fail"
+    body["fhirServer"] = base
+    with pytest.raises(CdsError) as error:
+        CdsHooks(kg, (base,)).call("hip-injection-review", body)
+    assert error.value.status == 412 and "failed (500)" in str(error.value)
+
+
 # ---------------------------------------------------------------------------------------------------- over HTTP
 
 
@@ -154,6 +256,13 @@ def server():
     s = Server("--timeout", "15", "--workers", "1")
     yield s
     s.stop()
+
+
+@pytest.mark.parametrize("name", BUNDLES)
+def test_http_a_call_per_example(server, kg, cds, name) -> None:
+    body = json.dumps(request(cds, "patient-view", *bundle_resources(name))).encode()
+    reply = server.request("POST", "/cds-services/hip-injection-review", body, {"Content-Type": "application/json"})
+    assert reply.status == 200 and card_statuses(reply.json()["cards"]) == json_statuses(kg, name)
 
 
 def test_http_discovery_call_and_feedback(server, cds) -> None:
@@ -185,3 +294,13 @@ def test_http_recommend_reads_a_fhir_bundle(server) -> None:
     broken["entry"][1]["resource"]["clinicalStatus"] = "active"
     reply = server.request("POST", "/recommend", json.dumps(broken).encode(), {"Content-Type": "application/json"})
     assert reply.status == 400 and "Condition/c1" in reply.json()["error"]
+
+
+@pytest.mark.parametrize("url", ["http://10.0.0.1/fhir", "ftp://ehr.example.org/fhir", "https://user:pw@ehr.example.org/fhir", "not a url"])
+def test_allow_fhir_fetch_takes_only_https_or_loopback_base_urls(url, capsys) -> None:
+    from hipkg.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", "--allow-fhir-fetch", url])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "https, or http on loopback" in err and "user:pw" not in err

@@ -5,9 +5,11 @@ import argparse
 import ipaddress
 import sys
 import textwrap
+import urllib.parse
 
 from hipkg.cli._common import positive
 from hipkg.errors import InputError
+from hipkg.http import public_url
 from hipkg.serve import serve
 from hipkg.serve.config import Limits
 
@@ -31,6 +33,19 @@ def _origin(text: str) -> str:
     return origin
 
 
+def _fhir_server(text: str) -> str:
+    """A FHIR base URL the operator trusts: https, or http on a loopback address; no credentials in it."""
+    parts = urllib.parse.urlsplit(text.strip())
+    try:
+        loopback = parts.hostname is not None and (parts.hostname == "localhost" or ipaddress.ip_address(parts.hostname).is_loopback)
+    except ValueError:
+        loopback = False
+    if not parts.hostname or parts.username or parts.password or not (parts.scheme == "https" or (parts.scheme == "http" and loopback)):
+        raise argparse.ArgumentTypeError(f"{public_url(text)[:80]!r}: give a FHIR base URL such as https://ehr.example.org/fhir "
+                                         "(https, or http on loopback; no user name or password)")
+    return text.strip().rstrip("/")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve",
@@ -44,7 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
               GET  /concept/CURIE             web page of one concept (e.g. /concept/hipkg:HipOsteoarthritis)
               GET  /sparql                    service description (Turtle) when no query is given
               GET|POST /sparql                SPARQL 1.1 query: ?query=..., form body query=..., or application/sparql-query
-              POST /recommend                 {"findings": [...], "allergies": [...], "goal": ...} -> JSON answer
+              POST /recommend                 {"findings": [...], "allergies": [...], "goal": ...}, or a FHIR R4 Bundle -> JSON answer
+              GET  /cds-services              CDS Hooks 2.0 discovery; POST /cds-services/ID (cards), POST /cds-services/ID/feedback
               GET  /queries                   the query library; GET /queries/NAME?param=value runs one
               GET  /openapi.json, /healthz    API description; liveness and limits
 
@@ -55,7 +71,8 @@ def register(sub: argparse._SubParsersAction) -> None:
               and query workers cannot open network connections; a query past --timeout is stopped by killing its
               worker (504), which is replaced at once; answers are cut at --max-rows / --max-bytes (header
               Hipkg-Truncated); bigger requests get 413; more than --max-concurrent queries at once get 503.
-              Errors are short and never repeat the request. CORS is off unless --cors allows one origin.
+              Errors are short and never repeat the request. CORS is off unless --cors allows one origin. CDS Hooks calls
+              without their prefetch get 412: nothing is fetched from a FHIR server unless --allow-fhir-fetch names it.
 
             examples:
               hipkg serve                                  # http://127.0.0.1:8000/
@@ -86,6 +103,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-recommend", type=positive(int, "a whole number"), default=D.max_recommend, metavar="N",
                    help=f"recommendations answered at once, in the server process apart from the query workers, so that slow "
                    f"SPARQL cannot starve them; more get 503 (default: {D.max_recommend})")
+    p.add_argument("--allow-fhir-fetch", action="append", default=[], type=_fhir_server, metavar="URL",
+                   help="CDS Hooks: fetch missing prefetch from this FHIR server (base URL, repeatable; a call's fhirServer must "
+                   "be one of these or below one; https, or http on loopback). Default: never fetch, answer 412")
     p.add_argument("--quiet", action="store_true", help="no access log, warnings only")
     p.set_defaults(run=run)
 
@@ -101,6 +121,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"hipkg: warning: listening on {args.host}, not loopback: other machines can reach this server", file=sys.stderr)
     limits = Limits(timeout=args.timeout, max_rows=args.max_rows, max_bytes=args.max_bytes,
                     max_request_bytes=args.max_request_bytes, workers=args.workers, max_concurrent=args.max_concurrent,
-                    max_recommend=args.max_recommend)
+                    max_recommend=args.max_recommend, fhir_servers=tuple(args.allow_fhir_fetch))
     serve(args.host, args.port, limits, args.cors, args.quiet)
     return 0

@@ -150,7 +150,7 @@ class Service:
         self.recommending = 0
         self.recommend_limiter = anyio.CapacityLimiter(limits.max_recommend)
         self.triples = len(kg.data)
-        self.cds = CdsHooks(kg)
+        self.cds = CdsHooks(kg, limits.fhir_servers, limits.timeout, limits.max_bytes)
 
     async def run(self, job: tuple) -> tuple:
         """Run a job on a worker under the concurrency cap and the time limit; returns an ("ok", ...) reply."""

@@ -21,3 +21,6 @@ class Limits:
     #: recommendations answered at once; they run in the server process, apart from the query workers, so that slow
     #: SPARQL cannot starve them (a situation is bounded: at most 50 codes a list); more get 503 with Retry-After
     max_recommend: int = 16
+    #: FHIR servers (base URLs) a CDS Hooks call may have missing prefetch fetched from (--allow-fhir-fetch); none
+    #: by default: hipkg then answers 412 for missing prefetch, as CDS Hooks 2.0 says
+    fhir_servers: tuple[str, ...] = ()
