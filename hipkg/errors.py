@@ -207,9 +207,11 @@ class UnknownName(InputError):
     """A value that is neither an IRI, a CURIE with a known prefix, nor the label of anything in the graph; ``key``
     names the parameter it was given for, if any."""
 
-    def __init__(self, what: str, value: str, key: str | None = None) -> None:
-        super().__init__(f"{what}: {shown(value)} is not an IRI, a CURIE with a known prefix, or the label of anything in the graph")
-        self.what, self.value, self.key = what, value, key
+    def __init__(self, what: str, value: str, key: str | None = None, names_nothing: bool = False) -> None:
+        super().__init__(f"{what}: {shown(value)} names nothing in the graph (no triple mentions it); check its spelling, or "
+                         "give a label" if names_nothing else
+                         f"{what}: {shown(value)} is not an IRI, a CURIE with a known prefix, or the label of anything in the graph")
+        self.what, self.value, self.key, self.names_nothing = what, value, key, names_nothing
 
 
 class AmbiguousName(InputError):

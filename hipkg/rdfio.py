@@ -1,6 +1,7 @@
 """Reading and cutting RDF: user Turtle with clean errors, and N-Triples cut out of the cached N-Quads."""
 from __future__ import annotations
 
+import urllib.parse
 from pathlib import Path
 from typing import Iterable
 
@@ -26,7 +27,7 @@ def parse_turtle(data: str | bytes, name: str, graph: Graph | None = None) -> Gr
     """Parse Turtle, turning any parser error into an InputError that names file and line."""
     target = graph if graph is not None else new_graph()
     try:
-        target.parse(data=data, format="turtle", publicID=f"file:///{name}")
+        target.parse(data=data, format="turtle", publicID="file:///" + urllib.parse.quote(name.lstrip("/")))  # <stdin> is no IRI
     except MemoryError:
         raise  # not the file's fault: a memory limit (hipkg.isolation) names itself
     except Exception as exc:  # rdflib raises many types (BadSyntax, ValueError, ...)

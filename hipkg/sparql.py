@@ -29,7 +29,7 @@ from hipkg.errors import (
     UnknownName,
     shown,
 )
-from hipkg.namespaces import curie, new_graph
+from hipkg.namespaces import HIPKG, curie, new_graph
 from hipkg.queries import Query, expand, to_term
 from hipkg.results import Result
 from hipkg.safety import Checked, check_query
@@ -124,9 +124,13 @@ def resolve_iri(data: "Graph", value: str, what: str, key: str | None = None) ->
     if not text:
         raise UnknownName(what, text, key)
     try:
-        return expand(text)
+        iri = expand(text)
     except InputError:
         pass
+    else:  # a hipkg IRI no triple mentions is a misspelling: answering nothing would hide it
+        if iri.startswith(HIPKG) and (iri, None, None) not in data and (None, None, iri) not in data and (None, iri, None) not in data:
+            raise UnknownName(what, text, key, names_nothing=True)
+        return iri
     needle = text.casefold()
     matches: set[URIRef] = set()
     for predicate in (RDFS.label, SKOS.altLabel):

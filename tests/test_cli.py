@@ -95,3 +95,25 @@ def test_fmt_check_reports_a_non_canonical_file(tmp_path: Path, capsys: pytest.C
 def test_console_script_runs_without_traceback() -> None:
     proc = subprocess.run([sys.executable, "-m", "hipkg", "recommend", "--finding", "ICD10CM:M16.ZZ!"], capture_output=True, text=True, check=False)
     assert proc.returncode == 2 and "M16.ZZ!" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# ---------------------------------------------------------------------------------------------------- papercuts (#17)
+
+
+def test_batch_refuses_the_table_format(capsys: pytest.CaptureFixture[str]) -> None:
+    """A batch writes JSON lines: asking for a table is refused, not silently ignored."""
+    assert main(["recommend", "--batch", "x.jsonl", "--format", "table"]) == 2
+    assert "--format table is for one situation" in capsys.readouterr().err
+
+
+def test_not_json_on_stdin_gives_one_error_line_and_no_parser_warning() -> None:
+    done = subprocess.run([sys.executable, "-m", "hipkg", "recommend", "-"], input="not json", capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "does not look like a valid URI" not in done.stderr
+
+
+@pytest.mark.parametrize("value, code", [("hipkg:DoesNotExist", 2), ("hipkg:TrochantericBursaInjection", 0),
+                                         ("trochanteric bursa injection", 0)])
+def test_a_hipkg_iri_that_names_nothing_is_an_input_error(value: str, code: int, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["query", "knowledge/indications", "--param", f"target={value}", "--format", "json"]) == code
+    if code:
+        assert "hipkg:DoesNotExist" in capsys.readouterr().err

@@ -9,7 +9,7 @@ import textwrap
 from typing import TYPE_CHECKING
 
 import hipkg
-from hipkg.cli._common import add_format, iso_date, positive
+from hipkg.cli._common import iso_date, positive
 from hipkg.engines import ENGINES
 from hipkg.errors import InputError
 from hipkg.results import table
@@ -91,7 +91,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "situations are loaded into it for as long as they are answered")
     p.add_argument("--update-endpoint", metavar="URL", help="with --endpoint: where SPARQL Update loads and removes the situations "
                    "(default: the --endpoint URL; Oxigraph: http://HOST:PORT/update)")
-    add_format(p, ("table", "json"), "table")
+    p.add_argument("--format", "-f", choices=("table", "json"), default=None,
+                   help="output format (default: table; --batch and --stored always write JSON lines)")
     p.set_defaults(run=run)
 
 
@@ -113,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--stored answers the situations a server holds: give its --endpoint URL")
     kg = hipkg.load(engine=args.engine or "oxigraph", endpoint=args.endpoint, update_endpoint=args.update_endpoint)
     if args.batch or args.stored:
+        if args.format == "table":
+            raise InputError("--batch and --stored write JSON lines, one answer per line; --format table is for one situation")
         return _batch(kg, args)
     if args.file:
         max_bytes = args.max_bytes or situations.MAX_SITUATION_BYTES
