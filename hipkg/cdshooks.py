@@ -221,7 +221,7 @@ class CdsHooks:
             if not options or (status == "not-indicated" and (orders is None or len(groups) > 1)):
                 continue  # not indicated is news only when it is all an order's options are
             reason = _decisive(options, status)
-            summary = _summary(word, options, self.kg.fhir.labels, reason)
+            summary = _summary(word, options, self.kg.term_labels, reason)
             card = self.card(instance, status, indicator, summary, self._detail(r, options, status, notes),
                              _source(reason) if reason is not None else {"label": "hipkg"})
             if status == "avoid":
@@ -254,7 +254,7 @@ class CdsHooks:
         """For a blocked draft order: the same target and medication with another guidance method that fits, as an
         update of the draft order (its notes say which guidance; the order's code is the client's)."""
         out = []
-        labels = self.kg.fhir.labels
+        labels = self.kg.term_labels
         for order in orders:
             mine = [o for o in blocked if order.asks_about(o)]
             for option in r.options:

@@ -92,15 +92,10 @@ class FhirReader:
     def names(self) -> dict[str, list[tuple[re.Pattern[str], str]]]:
         """kind (target, category, guidance) -> (a name as a whole-word pattern, slug), longest name first."""
         out: dict[str, list[tuple[str, str]]] = {}
-        for kind, slug, name, _ in self.store.query("fhir/names").rows:
+        for kind, slug, name in self.store.query("fhir/names").rows:
             out.setdefault(str(kind), []).append((str(name), str(slug)))
         return {kind: [(re.compile(rf"(?<![\w-]){re.escape(n)}(?![\w-])"), s) for n, s in sorted(v, key=lambda x: -len(x[0]))]
                 for kind, v in out.items()}
-
-    @functools.cached_property
-    def labels(self) -> dict[tuple[str, str], str]:
-        """(kind, slug) -> the label of that target, medication category or guidance method (queries/fhir/names.rq)."""
-        return {(str(kind), str(slug)): str(label) for kind, slug, _, label in self.store.query("fhir/names").rows}
 
     def named(self, kind: str, text: str) -> list[str]:
         """The slugs of ``kind`` that ``text`` names (lower-cased, whole words), in the order of the graph's slugs."""

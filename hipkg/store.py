@@ -123,6 +123,12 @@ class Store:
                                        self.query("recommend/certainties"), self.query("recommend/observation-units"),
                                        self.query("recommend/injection-terms"), self.query("recommend/policies"))
 
+    @functools.cached_property
+    def term_labels(self) -> dict[tuple[str, str], str]:
+        """(kind, slug) -> the label of that target, medication category, guidance method or purpose
+        (recommend/term-labels): how pictures and reports of an answer name its options' parts."""
+        return {(str(kind), str(slug)): str(label) for kind, slug, label in self.query("recommend/term-labels").rows}
+
     def label(self, node: URIRef) -> str:
         value = self.data.value(node, RDFS.label)
         return str(value) if value is not None else curie(node)

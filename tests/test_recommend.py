@@ -71,8 +71,20 @@ def test_turtle_situation_file(tmp_path, capsys: pytest.CaptureFixture[str]) -> 
 def test_table_output_groups_by_status_and_has_disclaimer(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "recommend", str(EXAMPLES / "hip-osteoarthritis-left.json"))
     assert code == 0
-    assert "FITS (" in out and "NOT-INDICATED (" in out
-    assert "no substitute for a clinician" in out
+    assert "OPTIONS" in out and "RULES (each once" in out
+    assert "no substitute for a clinician" in " ".join(out.split())
+
+
+@pytest.mark.parametrize("name", ["osteoarthritis-lidocaine-allergy", "v2-everything", "guidelines-planned-arthroplasty-mixed"])
+def test_table_fits_80_columns_and_reads_each_rule_once(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """#17: a compact matrix of status letters, then each rule once; --all adds every option."""
+    code, out, _ = run(capsys, "recommend", str(EXAMPLES / f"{name}.json"))
+    assert code == 0 and max(len(line) for line in out.splitlines()) <= 80
+    quotes = [line for line in out.splitlines() if line.startswith("  \u201c")]
+    assert quotes and len(quotes) == len(set(quotes))
+    code, every, _ = run(capsys, "recommend", str(EXAMPLES / f"{name}.json"), "--all")
+    assert code == 0 and every.count("\nEVERY OPTION\n") == 1 and max(len(line) for line in every.splitlines()) <= 80
+    assert len(every.split("\nEVERY OPTION\n", 1)[1].split("\n\n", 1)[0].splitlines()) >= 63
 
 
 def test_batch_jsonl_one_answer_per_line(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:

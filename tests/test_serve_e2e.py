@@ -121,3 +121,33 @@ def test_situation_form_in_a_real_browser(server, browser, tmp_path):
     browser.set_window_size(390, 844)
     assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
     screenshot(browser, "serve-phone-concept.png", tmp_path)
+
+
+MATRIX_EXAMPLES = ("osteoarthritis-diabetes-hyperglycaemia", "osteoarthritis-lidocaine-allergy", "prosthesis-hip-undated")
+
+
+@pytest.mark.parametrize("width, height", [(1280, 800), (390, 844)])
+def test_the_matrix_is_in_the_first_screen_with_named_cells_and_each_quote_once(server, browser, tmp_path, width, height):
+    """#17: the answer page opens on the option matrix (above the folded form) at desktop and phone sizes; every
+    sub-cell has an accessible name; no quote is shown twice."""
+    import json
+    from urllib.parse import urlencode
+
+    from selenium.webdriver.common.by import By
+
+    repo = Path(__file__).resolve().parent.parent
+    browser.set_window_size(width, height)
+    for name in MATRIX_EXAMPLES:
+        situation = json.loads((repo / "examples" / f"{name}.json").read_text())
+        query = urlencode([("finding", f) for f in situation["findings"]] + [("allergy", a) for a in situation.get("allergies", [])])
+        browser.get(f"{server.url}?{query}")
+        viewport = browser.execute_script("return window.innerHeight")
+        box = browser.execute_script("const r = document.querySelector('svg.matrix').getBoundingClientRect(); return [r.top, r.bottom, r.width];")
+        assert 0 <= box[0] and box[1] <= viewport, f"{name} at {width}x{height}: the matrix spans {box[:2]}, the screen {viewport}"
+        cells = browser.find_elements(By.CSS_SELECTOR, "svg.matrix .cell")
+        assert len(cells) == 63 and all((c.get_attribute("aria-label") or "").count(":") >= 1 for c in cells)
+        quotes = [q.text for q in browser.find_elements(By.CSS_SELECTOR, "blockquote.quote p")]
+        assert quotes and len(quotes) == len(set(quotes)), f"{name}: a quote appears twice"
+        assert len(browser.find_elements(By.CSS_SELECTOR, "p.disclaimer")) == 1
+        assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+        screenshot(browser, f"matrix-{name}-{width}x{height}.png", tmp_path)

@@ -12,7 +12,6 @@ import hipkg
 from hipkg.cli._common import iso_date, positive
 from hipkg.engines import ENGINES
 from hipkg.errors import InputError
-from hipkg.results import table
 
 if TYPE_CHECKING:
     from hipkg.graph import KnowledgeGraph
@@ -86,13 +85,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--on-error", choices=("fail", "skip"), default="fail",
                    help="--batch and --stored: on a bad situation, stop with exit 2 after the answers before it (fail, default), or "
                    "write {\"line\": N, \"error\": ...} ({\"case\": IRI, ...} with --stored) in its place and go on (skip)")
+    p.add_argument("--all", action="store_true", help="--format table: after the rules, every option with its status (by "
+                   "default the matrix of status letters stands for them)")
     p.add_argument("--engine", choices=ENGINES, help="SPARQL engine (default: oxigraph; rdflib is the slow reference)")
     p.add_argument("--endpoint", metavar="URL", help="run the queries on this SPARQL 1.1 endpoint instead (after hipkg push); the "
                    "situations are loaded into it for as long as they are answered")
     p.add_argument("--update-endpoint", metavar="URL", help="with --endpoint: where SPARQL Update loads and removes the situations "
                    "(default: the --endpoint URL; Oxigraph: http://HOST:PORT/update)")
-    p.add_argument("--format", "-f", choices=("table", "json"), default=None,
-                   help="output format (default: table; --batch and --stored always write JSON lines)")
+    p.add_argument("--format", "-f", choices=("table", "json", "svg", "html"), default=None,
+                   help="output format (default: table): json, the answer; svg, the option matrix as a picture; html, one "
+                   "self-contained printable report (matrix, questions, each rule once, options). --batch and --stored "
+                   "always write JSON lines")
     p.set_defaults(run=run)
 
 
@@ -114,8 +117,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--stored answers the situations a server holds: give its --endpoint URL")
     kg = hipkg.load(engine=args.engine or "oxigraph", endpoint=args.endpoint, update_endpoint=args.update_endpoint)
     if args.batch or args.stored:
-        if args.format == "table":
-            raise InputError("--batch and --stored write JSON lines, one answer per line; --format table is for one situation")
+        if args.format not in (None, "json"):
+            raise InputError(f"--batch and --stored write JSON lines, one answer per line; --format {args.format} is for one situation")
         return _batch(kg, args)
     if args.file:
         max_bytes = args.max_bytes or situations.MAX_SITUATION_BYTES
@@ -136,8 +139,22 @@ def run(args: argparse.Namespace) -> int:
             data["policy"] = args.policy
         situation = situations.from_dict(kg.vocabulary, data, "command line")
     result = kg.recommend(situation)
-    sys.stdout.write(result.dumps() if args.format == "json" else render_table(result))
+    sys.stdout.write(render(kg, result, args.format or "table", args.all))
     return 0
+
+
+def render(kg: "KnowledgeGraph", result: "Recommendation", fmt: str, every_option: bool = False) -> str:
+    """One answer in the chosen format."""
+    if fmt == "json":
+        return result.dumps()
+    from hipkg import answer_html, matrix, report  # the renderings, only when a command runs (start-up time)
+
+    if fmt == "table":
+        return report.text(result.to_json(), kg.term_labels, every_option)
+    if fmt == "svg":
+        return matrix.svg(result.to_json(), kg.term_labels) + "\n"
+    statuses = [(s.slug, s.label[:1].upper() + s.label[1:], s.definition) for s in kg.vocabulary.statuses]
+    return answer_html.page(result.to_json(), kg.term_labels, statuses)
 
 
 def _batch(kg: "KnowledgeGraph", args: argparse.Namespace) -> int:
@@ -184,59 +201,3 @@ def _batch(kg: "KnowledgeGraph", args: argparse.Namespace) -> int:
     return 0
 
 
-def render_table(result: "Recommendation") -> str:
-    """The questions to settle first, then the situation as read, then the options by status."""
-    out = []
-    data = result.to_json()
-    if data["questions"]:
-        out.append("QUESTIONS TO SETTLE FIRST (the options they concern are 'check' until answered)")
-        for q in data["questions"]:
-            out.append(f"- {q['question']} [{', '.join(q['because'])}; asks about: {q['label']}]")
-        out.append("")
-    s = data["situation"]
-    out.append(f"date     {s['date']}")
-    labels = {"findings": "finding", "allergies": "allergy", "medications": "medication"}
-    for kind, label in labels.items():
-        for item in s.get(kind, ()):
-            names = ", ".join(c["label"] for c in item["concepts"]) or "(unrecognized)"
-            extra = "".join(f" ({item[k]})" for k in ("certainty", "date") if k in item)
-            out.append(f"{label:10} {item['code'] + extra:34} {names}")
-    for o in s.get("observations", ()):
-        out.append(f"{'observed':10} {o['code']} {o['value']:g} {o['unit']}" + (f" on {o['date']}" if "date" in o else ""))
-    for p in s.get("procedures", ()):
-        when = ("planned for " if p.get("planned") else "on ") + p["date"] if "date" in p else "(no date)"
-        out.append(f"{'procedure':10} {p['code']} {when}")
-    for j in s.get("injections", ()):
-        out.append(f"{'injected':10} {j['date']} {j['target']} {'+'.join(j['medications'])}".rstrip())
-    out.append(f"{'goal':10} {s['goal']}")
-    if result.unrecognized:
-        out.append(f"unrecognized: {', '.join(result.unrecognized)} (no hipkg concept uses these codes)")
-    if result.reading is not None:
-        r = result.reading
-        out.append(f"read: {r.resources} FHIR resources; reference date from {r.date_from}")
-        out += [f"ignored    {i.resource}: {i.why}" for i in r.ignored]
-        if r.unrecognized:
-            out.append(f"unrecognized codings: {', '.join(r.unrecognized)} (code systems hipkg does not read)")
-    for status, options in result.by_status().items():
-        out.append(f"\n{status.upper()} ({len(options)})")
-        if not options:
-            continue
-        rows = []
-        for o in options:
-            first = o.reasons[0] if o.reasons else None
-            why = f"{first.kind}: {first.label} [{first.because}] - \u201c{first.source.quote}\u201d" if first else "no finding or goal indicates this target and purpose"
-            more = f" (+{len(o.reasons) - 1} more)" if len(o.reasons) > 1 else ""
-            rows.append((o.target, o.guidance, "+".join(o.medication_categories), o.purpose, why + more))
-        if status == result.statuses[-1]:  # not indicated: counted, not listed
-            out.append(f"  {len(options)} options; use --format json to list them")
-            continue
-        out.append(table(("target", "guidance", "medication", "purpose", "first reason and source"), rows))
-    if data["assumed_absent"]:
-        out.append("\nASSUMED ABSENT (no status above rules these out; each would make an option avoid): "
-                   + "; ".join(r["label"] for r in data["assumed_absent"]))
-    if result.advice:
-        out.append("\nADVICE")
-        for a in result.advice:
-            out.append(f"- {a.label} [{', '.join(a.because)}] - \u201c{a.source.quote}\u201d ({a.source.section})")
-    out.append("\n" + result.disclaimer)
-    return "\n".join(out) + "\n"

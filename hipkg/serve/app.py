@@ -391,7 +391,9 @@ class Service:
                 except ApiError as exc:
                     status = exc.status
                     body = f'<div class="error" role="alert" id="errors"><p>{web.e(exc.message if exc.status != 400 else "The situation was refused.")}</p></div>'
-        html = web.layout("Situation", web.form(self.index, findings, allergies, goal) + body, home=True)
+        answered = submitted and status == 200
+        page = body + web.form(self.index, findings, allergies, goal, folded=True) if answered else web.form(self.index, findings, allergies, goal) + body
+        html = web.layout("Situation", page, home=True)
         return HTMLResponse(html, status_code=status)
 
     async def concept(self, request: Request) -> Response:

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 from rdflib import Literal, URIRef
 from rdflib.namespace import RDF, RDFS, SKOS
 
-from hipkg import DISCLAIMER, __version__
+from hipkg import DISCLAIMER, __version__, answer_html
 from hipkg.mappings import MATCHING_PREDICATES
 from hipkg.namespaces import HIPKG, PREFIXES, curie
 FINDING_CODE_PREFIXES = ("ICD10CM", "SNOMEDCT")
@@ -131,8 +131,7 @@ def layout(title: str, body: str, *, home: bool = False) -> str:
 <main id="main">
 {body}
 </main>
-<footer class="site"><p>hipkg {e(__version__)} \u00b7 therapeutic hip injections as a knowledge graph \u00b7 <a href="/sparql">SPARQL endpoint</a> \u00b7 <a href="/openapi.json">OpenAPI</a></p>
-<p class="disclaimer-foot">{e(DISCLAIMER)}</p></footer>
+<footer class="site"><p>hipkg {e(__version__)} \u00b7 therapeutic hip injections as a knowledge graph \u00b7 <a href="/sparql">SPARQL endpoint</a> \u00b7 <a href="/openapi.json">OpenAPI</a></p></footer>
 </body>
 </html>
 """
@@ -154,13 +153,20 @@ def _datalist(listid: str, choices: Iterable[tuple[str, str]]) -> str:
     return f'<datalist id="{listid}">{options}</datalist>'
 
 
-def form(index: ConceptIndex, findings: list[str], allergies: list[str], goal: str) -> str:
+def form(index: ConceptIndex, findings: list[str], allergies: list[str], goal: str, folded: bool = False) -> str:
+    """The situation form; ``folded`` (an answer is shown above it): inside a closed <details>."""
+    html = _form(index, findings, allergies, goal)
+    if folded:
+        return f'<details class="change"><summary>Change the situation</summary>{html}</details>'
+    return '<h1>Which hip injection options fit a situation, and why</h1>' + html
+
+
+def _form(index: ConceptIndex, findings: list[str], allergies: list[str], goal: str) -> str:
     goals = "".join(
         f'<label class="choice"><input type="radio" name="goal" value="{e(g)}"{" checked" if g == goal else ""}> {e(g)}</label>'
         for g in index.goals
     )
-    return f"""<h1>Which hip injection options fit a situation, and why</h1>
-<form method="get" action="/" id="situation" class="situation">
+    return f"""<form method="get" action="/" id="situation" class="situation">
 <fieldset>
 <legend>Findings</legend>
 <p id="finding-help" class="help">Type a condition's name, a synonym or a code (ICD-10-CM such as <code>ICD10CM:M16.12</code>, SNOMED CT, or hipkg) and pick from the suggestions. At least one.</p>
@@ -194,67 +200,11 @@ def _concept_link(index: ConceptIndex, cid: str, text: str | None = None) -> str
     return e(text or cid)
 
 
-def _quote(source: dict[str, str]) -> str:
-    return (f'<blockquote class="quote"><p>\u201c{e(source["quote"])}\u201d</p>'
-            f'<footer>\u2014 <cite>{e(source["source"])}</cite>, section \u201c{e(source["section"])}\u201d</footer></blockquote>')
-
-
 def answer(index: ConceptIndex, data: dict[str, Any]) -> str:
-    """The recommendation JSON (Recommendation.to_json()) as HTML, grouped by status."""
-    parts = ['<section class="answer" aria-labelledby="answer-title"><h2 id="answer-title" tabindex="-1">Answer</h2>']
-    reached = []
-    for group, what in (("findings", "Finding"), ("allergies", "Allergy")):
-        for item in data["situation"][group]:
-            concepts = ", ".join(_concept_link(index, c["id"], c["label"]) for c in item["concepts"]) or "<em>not recognised</em>"
-            reached.append(f"<li>{what} <code>{e(item['code'])}</code> \u2192 {concepts}</li>")
-    parts.append(f'<ul class="reached">{"".join(reached)}<li>Goal: {e(data["situation"]["goal"])}</li></ul>')
-    if data["unrecognized"]:
-        parts.append('<p class="warn">Well-formed codes the graph does not use: '
-                     + ", ".join(f"<code>{e(c)}</code>" for c in data["unrecognized"]) + "</p>")
-    by_status: dict[str, list[dict]] = {s: [] for s in index.statuses}
-    for o in data["options"]:
-        by_status.setdefault(o["status"], []).append(o)
-    counts = " \u00b7 ".join(f'<a href="#status-{s}">{index.statuses[s][0]}: {len(by_status[s])}</a>' for s in index.statuses)
-    parts.append(f'<p class="counts">{counts}</p>')
-    if data["questions"]:  # what the situation leaves open comes first: the options it concerns are not settled
-        items = "".join(
-            f'<li><strong>{e(q["question"])}</strong> (raised by {e(", ".join(q["because"]))}; asks about: '
-            f'{_concept_link(index, q["id"], q["label"])})</li>'
-            for q in data["questions"]
-        )
-        parts.append(f'<section class="questions" aria-labelledby="h-questions"><h3 id="h-questions">Questions to settle first</h3>'
-                     f'<ul>{items}</ul></section>')
-    if data["advice"]:
-        items = "".join(
-            f'<li><strong>{_concept_link(index, a["id"], a["label"])}</strong> (because {e(", ".join(a["because"]))}){_quote(a["source"])}</li>'
-            for a in data["advice"]
-        )
-        parts.append(f'<section class="advice"><h3>Advice</h3><ul>{items}</ul></section>')
-    for status, (title, meaning) in index.statuses.items():
-        options = by_status.get(status, [])
-        cards = "".join(_option(index, o, data["reasons"]) for o in options) or "<p>None.</p>"
-        inner = f'<p class="meaning">{e(meaning)}</p>{cards}'
-        if status == index.not_indicated:
-            inner = f'<details><summary>Show the {len(options)} options not indicated</summary>{inner}</details>'
-        parts.append(f'<section class="status status-{status}" id="status-{status}" aria-labelledby="h-{status}">'
-                     f'<h3 id="h-{status}"><span class="badge badge-{status}">{e(status)}</span> {e(title)} ({len(options)})</h3>{inner}</section>')
-    parts.append(f'<p class="disclaimer-inline">{e(data.get("disclaimer", DISCLAIMER))}</p></section>')
-    return "\n".join(parts)
-
-
-def _option(index: ConceptIndex, o: dict[str, Any], texts: dict[str, Any]) -> str:
-    """An option's card; ``texts``: the answer's reasons (label, source) by id."""
-    facts = (f'<dl class="facts"><dt>Target</dt><dd>{e(o["target"])}</dd><dt>Medication</dt><dd>{e(", ".join(o["medication_categories"]))}</dd>'
-             f'<dt>Guidance</dt><dd>{e(o["guidance"])}</dd><dt>Purpose</dt><dd>{e(o["purpose"])}</dd>'
-             f'<dt>Guidelines</dt><dd>{e(o["guidelines"]["verdict"])} ({len(o["guidelines"]["recommendations"])} recommendations)</dd></dl>')
-    reasons = "".join(
-        f'<li class="reason reason-{e(r["kind"])}"><span class="kind">{e(r["kind"])}</span> '
-        f'{_concept_link(index, r["id"], texts[r["id"]]["label"])} <span class="because">(because {e(r["because"])})</span>'
-        f'{_quote(texts[r["id"]]["source"])}</li>'
-        for r in o["reasons"]
-    )
-    reasons_html = f'<ul class="reasons">{reasons}</ul>' if reasons else ""
-    return f'<article class="option"><h4>{e(o["label"])}</h4>{facts}{reasons_html}</article>'
+    """The recommendation JSON (Recommendation.to_json()) as HTML (hipkg.answer_html): the matrix first, each rule
+    once, concepts and rules linked to their pages."""
+    statuses = [(slug, title, meaning) for slug, (title, meaning) in index.statuses.items()]
+    return answer_html.section(data, index.kg.term_labels, statuses, lambda cid, text: _concept_link(index, cid, text))
 
 
 # ------------------------------------------------------------------------------------------------ concept page
@@ -282,7 +232,7 @@ def concept_page(index: ConceptIndex, cid: str) -> str:
         for rule, how in rules:
             kind = ", ".join(index.name(t) for t in (curie(t) for t in data.objects(URIRef(_expand(rule)), RDF.type)))
             cite = index.citations.get(rule)
-            quote = _quote({"quote": str(cite["quote"]), "source": str(cite["sourceTitle"]), "section": str(cite["section"])}) if cite else ""
+            quote = answer_html.quote({"quote": str(cite["quote"]), "source": str(cite["sourceTitle"]), "section": str(cite["section"])}) if cite else ""
             via = {"hipkg:triggeredBy": "triggers", "hipkg:triggeredByAllergyTo": "an allergy to it triggers",
                    "hipkg:requiresAlso": "required as well"}.get(how, how)
             items.append(f'<li><span class="kind">{e(kind)}</span> {_concept_link(index, rule)} <span class="because">({e(via)})</span>{quote}</li>')
