@@ -87,6 +87,7 @@ def _situation(answer: dict[str, Any], link: Link) -> str:
         for item in s.get(key, ()):
             concepts = ", ".join(link(c["id"], c["label"]) for c in item["concepts"]) or "<em>not used by the graph</em>"
             extra = "".join(f" ({e(item[k])})" for k in ("certainty", "date") if k in item)
+            extra += f" (read from \u201c{e(item['given'])}\u201d)" if "given" in item else ""
             items.append(f"<li>{what} <code>{e(item['code'])}</code>{extra} \u2192 {concepts}</li>")
     items += [f"<li>Observed <code>{e(o['code'])}</code> {e(o['value'])} {e(o['unit'])}{' on ' + e(o['date']) if 'date' in o else ''}</li>"
               for o in s.get("observations", ())]

@@ -112,7 +112,8 @@ def _situation_lines(answer: dict[str, Any]) -> list[str]:
         for item in s.get(key, ()):
             names = ", ".join(c["label"] for c in item["concepts"]) or "(unrecognized)"
             extra = "".join(f" ({item[k]})" for k in ("certainty", "date") if k in item)
-            out.append(f"{label:10} {item['code'] + extra:34} {names}"[:80])
+            given = f" (read from {item['given']!r})" if "given" in item else ""
+            out.append(f"{label:10} {item['code'] + extra:34} {names}{given}"[:80])
     out += [f"{'observed':10} {o['code']} {o['value']:g} {o['unit']}" + (f" on {o['date']}" if "date" in o else "") for o in s.get("observations", ())]
     for p in s.get("procedures", ()):
         when = ("planned for " if p.get("planned") else "on ") + p["date"] if "date" in p else "(no date)"

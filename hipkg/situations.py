@@ -266,7 +266,7 @@ def _item(vocabulary: Vocabulary, item: Any, prefixes: dict[str, str], example: 
           today: datetime.date | None) -> tuple[Code, str, str | None]:
     """One finding or allergy: a bare code (confirmed, no date), or, for findings, {"code", "certainty", "date"}."""
     if key != "findings" or not isinstance(item, dict):
-        return _code(item, prefixes, example, where, key, index), "confirmed", None
+        return _code(item, prefixes, example, where, key, index, vocabulary), "confirmed", None
     unknown = sorted((k for k in item if k not in FINDING_KEYS), key=str)
     if unknown or "code" not in item:
         what = f"unknown key {shown(unknown[0])}" if unknown else "no 'code'"
@@ -279,7 +279,7 @@ def _item(vocabulary: Vocabulary, item: Any, prefixes: dict[str, str], example: 
         raise InvalidSituation(f"{where}: {key}[{index}] certainty {shown(certainty)}: expected one of {expected}",
                                f"{key}[{index}] is {problem}", field=key, index=index, problem=problem)
     day = _date(item["date"], where, f"{key}[{index}].date", today, index) if "date" in item else None
-    return _code(item["code"], prefixes, example, where, key, index), certainty, day.isoformat() if day else None
+    return _code(item["code"], prefixes, example, where, key, index, vocabulary), certainty, day.isoformat() if day else None
 
 
 def _date(value: Any, where: str, field: str, today: datetime.date | None, index: int | None) -> datetime.date:
@@ -298,15 +298,49 @@ def _date(value: Any, where: str, field: str, today: datetime.date | None, index
     return day
 
 
-def _code(item: Any, prefixes: dict[str, str], example: str, where: str, key: str, index: int) -> Code:
+#: What a finding, allergy or medication given by name is looked up as (Vocabulary.named).
+_NAMED = {"findings": "finding", "allergies": "substance", "medications": "substance"}
+
+
+def _code(item: Any, prefixes: dict[str, str], example: str, where: str, key: str, index: int,
+          vocabulary: Vocabulary | None = None) -> Code:
+    """A CURIE; or (findings, allergies, medications) a bare ICD-10-CM code (findings) or the name of one concept."""
     try:
         return parse_code(item, prefixes, f"{where}: {key}")
     except InvalidCode as exc:
+        if vocabulary is not None and key in _NAMED and exc.reason in ("curie", "prefix", "syntax") and isinstance(item, str):
+            found = _by_name(vocabulary, item, prefixes, where, key, index)
+            if found is not None:
+                return found
+            if exc.reason == "curie":
+                what = "condition" if key == "findings" else "medication or medication class"
+                bare = ", a bare ICD-10-CM code such as M16.11" if key == "findings" else ""
+                problem = f"neither a code (PREFIX:CODE such as \"{example}\"){bare} nor the name of a {what} in the graph"
+                raise InvalidSituation(f"{where}: {key}[{index}] {shown(item)} is {problem}", f"{key}[{index}] is {problem}",
+                                       field=key, index=index, problem=problem) from None
         if exc.reason == "type":
             problem = f"not a string; expected a code such as \"{example}\""
         else:
             problem = f"not a valid code: {exc.problem}"
         raise InvalidSituation(str(exc), f"{key}[{index}] is {problem}", field=key, index=index, problem=problem) from None
+
+
+def _by_name(vocabulary: Vocabulary, text: str, prefixes: dict[str, str], where: str, key: str, index: int) -> Code | None:
+    """A bare ICD-10-CM code (M16.11) of a finding, or the one concept a name (label or synonym) names; None when it
+    names none; several: refused with them."""
+    if "ICD10CM" in prefixes.values() and ":" not in text:
+        try:
+            return Code(text, parse_code(f"ICD10CM:{text}", prefixes, key).curie)
+        except InvalidCode:
+            pass
+    found = vocabulary.named(_NAMED[key], text)
+    if len(found) == 1:
+        return Code(text, found[0])
+    if found:
+        problem = f"a name of {len(found)} concepts ({', '.join(found)}); give one of them"
+        raise InvalidSituation(f"{where}: {key}[{index}] {shown(text)} is {problem}", f"{key}[{index}] is {problem}",
+                               field=key, index=index, problem=problem)
+    return None
 
 
 def _unique(codes: Any) -> tuple[Code, ...]:

@@ -121,7 +121,8 @@ class Store:
         """Goals, policies and statuses as the graph defines them (read once)."""
         return Vocabulary.from_results(self.query("recommend/goals"), self.query("recommend/statuses"),
                                        self.query("recommend/certainties"), self.query("recommend/observation-units"),
-                                       self.query("recommend/injection-terms"), self.query("recommend/policies"))
+                                       self.query("recommend/injection-terms"), self.query("recommend/policies"),
+                                       self.query("recommend/names"))
 
     @functools.cached_property
     def term_labels(self) -> dict[tuple[str, str], str]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from rdflib import URIRef
 
+from hipkg.namespaces import curie
 from hipkg.results import Result
 
 
@@ -47,10 +48,11 @@ class Vocabulary:
     categories: tuple[tuple[str, URIRef], ...] = ()  # medication category slug -> IRI
     policies: tuple[tuple[str, URIRef], ...] = ()  # policy slug -> IRI
     default_policy: str = ""
+    names: tuple[tuple[str, str, str], ...] = ()  # (kind: finding or substance, lower-cased name, concept CURIE)
 
     @classmethod
     def from_results(cls, goals: Result, statuses: Result, certainties: Result | None = None, units: Result | None = None,
-                     terms: Result | None = None, policies: Result | None = None) -> "Vocabulary":
+                     terms: Result | None = None, policies: Result | None = None, names: Result | None = None) -> "Vocabulary":
         found = tuple(Goal(str(r["slug"]), r["purpose"], str(r["label"])) for r in goals)
         defaults = [str(r["slug"]) for r in goals if r["default"] is not None and r["default"].toPython() is True]
         if len(defaults) != 1:
@@ -67,7 +69,8 @@ class Vocabulary:
         return cls(found, defaults[0], tuple(ranked), known, accepted,
                    tuple((slug, iri) for kind, slug, iri in named if kind == "target"),
                    tuple((slug, iri) for kind, slug, iri in named if kind == "category"),
-                   named_policies, default_policies[0] if default_policies else "")
+                   named_policies, default_policies[0] if default_policies else "",
+                   tuple((str(r["kind"]), str(r["name"]), curie(r["concept"])) for r in names or ()))
 
     def goal_iri(self, slug: str) -> URIRef:
         return self.purposes[slug]
@@ -110,6 +113,17 @@ class Vocabulary:
         for loinc, ucum in self.units:
             out.setdefault(loinc, []).append(ucum)
         return {loinc: tuple(units) for loinc, units in out.items()}
+
+    def named(self, kind: str, text: str) -> list[str]:
+        """The concepts of ``kind`` (finding, substance) that ``text`` names, by label or synonym (case-insensitive)."""
+        return sorted(self._by_name.get((kind, text.strip().lower()), ()))
+
+    @functools.cached_property
+    def _by_name(self) -> dict[tuple[str, str], set[str]]:
+        out: dict[tuple[str, str], set[str]] = {}
+        for kind, name, cid in self.names:
+            out.setdefault((kind, name), set()).add(cid)
+        return out
 
     @property
     def not_indicated(self) -> str:

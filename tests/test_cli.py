@@ -117,3 +117,20 @@ def test_a_hipkg_iri_that_names_nothing_is_an_input_error(value: str, code: int,
     assert main(["query", "knowledge/indications", "--param", f"target={value}", "--format", "json"]) == code
     if code:
         assert "hipkg:DoesNotExist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("finding, read_as", [("hip osteoarthritis", "hipkg:HipOsteoarthritis"), ("Coxarthrosis", "hipkg:HipOsteoarthritis"),
+                                              ("M16.11", "ICD10CM:M16.11"), ("m70.61", "ICD10CM:M70.61")])
+def test_findings_may_be_names_synonyms_or_bare_icd10cm_codes(finding: str, read_as: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """#17: what the web form accepts, the command line and JSON accept too, and the answer says what each was read as."""
+    assert main(["recommend", "--finding", finding, "--allergy", "lignocaine", "--format", "json"]) == 0
+    situation = json.loads(capsys.readouterr().out)["situation"]
+    assert situation["findings"][0]["code"] == read_as and situation["findings"][0]["given"] == finding
+    assert situation["allergies"][0] == {"code": "hipkg:Lidocaine", "concepts": [{"id": "hipkg:Lidocaine", "label": "lidocaine"}],
+                                         "given": "lignocaine"}
+
+
+def test_an_ambiguous_name_is_refused_with_its_candidates(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["recommend", "--finding", "cellulitis"]) == 2
+    err = capsys.readouterr().err
+    assert "hipkg:CellulitisOfHipRegion" in err and "hipkg:SkinInfection" in err

@@ -215,6 +215,8 @@ class Recommendation:
             out = []
             for c in codes:
                 item: dict[str, Any] = {"code": c.curie, "concepts": [{"id": i, "label": l} for i, l in self.concepts.get(c.curie, ())]}
+                if c.given.strip() != c.curie:  # a name, a bare ICD-10-CM code or another spelling: what it was read as
+                    item["given"] = c.given
                 if certainty is not None and certainty != "confirmed":
                     item["certainty"] = certainty
                 if c.curie in dates and certainty is not None:
