@@ -224,8 +224,8 @@ class CdsHooks:
             summary = _summary(word, options, self.kg.term_labels, reason)
             card = self.card(instance, status, indicator, summary, self._detail(r, options, status, notes),
                              _source(reason) if reason is not None else {"label": "hipkg"})
-            if status == "avoid":
-                card["overrideReasons"] = self.override_reasons
+            if self.override_reasons.get(status):
+                card["overrideReasons"] = self.override_reasons[status]
             if status in ("avoid", "check") and orders:
                 suggestions = self._suggestions(instance, r, options, orders)
                 if suggestions:
@@ -239,9 +239,12 @@ class CdsHooks:
                 "detail": detail, "source": source}
 
     @functools.cached_property
-    def override_reasons(self) -> list[dict[str, str]]:
-        return [{"system": OVERRIDE_SYSTEM, "code": str(slug), "display": str(label)}
-                for slug, label in self.kg.query("fhir/override-reasons").rows]
+    def override_reasons(self) -> dict[str, list[dict[str, str]]]:
+        """Status slug -> the override reasons its cards offer (fhir/override-reasons), as Codings."""
+        out: dict[str, list[dict[str, str]]] = {}
+        for status, slug, label in self.kg.query("fhir/override-reasons").rows:
+            out.setdefault(str(status), []).append({"system": OVERRIDE_SYSTEM, "code": str(slug), "display": str(label)})
+        return out
 
     def _groups(self, r: Recommendation, orders: list[Order] | None) -> dict[str, list[OptionResult]]:
         out: dict[str, list[OptionResult]] = {}

@@ -134,3 +134,14 @@ def test_an_ambiguous_name_is_refused_with_its_candidates(capsys: pytest.Capture
     assert main(["recommend", "--finding", "cellulitis"]) == 2
     err = capsys.readouterr().err
     assert "hipkg:CellulitisOfHipRegion" in err and "hipkg:SkinInfection" in err
+
+
+def test_validate_counts_quality_warnings_in_one_line_and_lists_them_with_qc(capsys: pytest.CaptureFixture[str]) -> None:
+    """#17: make demo no longer opens with dozens of warning rows; --qc lists them; no message is squeezed into a column."""
+    assert main(["validate"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1].startswith("quality checks: ") and out[-1].endswith("list them: hipkg validate --qc")
+    assert not any(line.startswith("qc/") for line in out)
+    assert all(len(line) <= 80 for line in out[:-1])
+    assert main(["validate", "--qc"]) == 0
+    assert any(line.startswith("qc/") for line in capsys.readouterr().out.splitlines())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 
 import hipkg
 from hipkg import isolation
@@ -35,6 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"stop when reading and validating need more than SIZE of memory beyond the loaded graph, "
                    f"e.g. 512M (default: {DEFAULT_MAX_MEMORY // 2**30}G)")
     add_format(p, ("table", "json"), "table")
+    p.add_argument("--qc", action="store_true", help="list every quality-check warning (by default: one line that counts them "
+                   "by check; --format json always lists them)")
     p.add_argument(
         "--validator",
         choices=("auto", "pyshacl", "turbo"),
@@ -64,17 +67,24 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print_json({**report.to_json(), "qc": findings})
     else:
-        if report.results:
-            print(table(("severity", "focus node", "path", "value", "message"),
-                        ((r.severity, r.focus_node, r.path or "", (r.value or "")[:40], r.message) for r in report.results)))
+        for r in report.results:  # one block each: the message wrapped under its node, never squeezed into a column
+            where = " ".join(x for x in (r.focus_node, r.path or "", f"= {(r.value or '')[:40]}" if r.value else "") if x)
+            print(f"{r.severity}: {where}")
+            print(textwrap.fill(r.message, 80, initial_indent="    ", subsequent_indent="    "))
         counts = {s: sum(r.severity == s for r in report.results) for s in ("Violation", "Warning", "Info")}
         verdict = "conforms" if report.conforms else "does not conform"
         print(f"{verdict}: {counts['Violation']} violations, {counts['Warning']} warnings, {counts['Info']} infos")
-        if findings:
+        if findings and args.qc:
             print()
             print(table(("quality check", "entity", "property", "value"),
                         ((f["check"], f["entity"], f["property"] or "", f["value"] or "") for f in findings)))
-        print(f"quality checks (queries/qc, bundled graph): {len(findings)} warnings; they do not change the exit code")
+        by_check: dict[str, int] = {}
+        for f in findings:
+            by_check[str(f["check"])] = by_check.get(str(f["check"]), 0) + 1
+        parts = [f"{check.removeprefix('qc/')} {n}" for check, n in sorted(by_check.items())]
+        detail = f" ({', '.join(parts)})" if parts else ""
+        listed = "" if args.qc or not findings else "; list them: hipkg validate --qc"
+        print(f"quality checks: {len(findings)} warnings{detail}, not errors{listed}")  # one line, whatever the count
     return 0 if report.conforms else 1
 
 
