@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from importlib.resources import files
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 #: The one version source, as the wheel's build reads it too (pyproject.toml): the ontology header's owl:versionInfo.
 #: Read directly rather than through importlib.metadata, which costs more to import than the rest of the CLI's start.
@@ -22,7 +22,16 @@ DISCLAIMER = (
     "situation given and cites them. It is no substitute for a clinician's judgement."
 )
 
-__all__ = ["DISCLAIMER", "__version__", "load", "recommend"]
+__all__ = ["DISCLAIMER", "HipkgError", "InputError", "__version__", "load", "recommend", "recommend_many"]
+
+
+def __getattr__(name: str) -> Any:
+    """hipkg.HipkgError and hipkg.InputError, what a caller catches (a message naming the bad value, and fields)."""
+    if name in ("HipkgError", "InputError"):
+        from hipkg import errors  # on first use: this module imports no other hipkg module when loaded (start-up time)
+
+        return getattr(errors, name)
+    raise AttributeError(f"module 'hipkg' has no attribute {name!r}")
 
 
 def load(**kwargs: Any) -> "KnowledgeGraph":
@@ -33,5 +42,11 @@ def load(**kwargs: Any) -> "KnowledgeGraph":
 
 
 def recommend(situation: Any) -> "Recommendation":
-    """Which injection options fit ``situation`` (dict, Situation or rdflib Graph), and why."""
+    """Which injection options fit ``situation`` (dict, FHIR R4 JSON, Situation or rdflib Graph), and why."""
     return load().recommend(situation)
+
+
+def recommend_many(situations: Sequence[Any]) -> "list[Recommendation]":
+    """Many situations answered together, one run of each query for all of them (far faster than one at a time);
+    a bad one raises InputError naming its place."""
+    return load().recommend_many(situations)

@@ -6,6 +6,7 @@ Each .rq starts with a comment header that tools can read::
     # description: Optional longer text (may repeat).
     # param: NAME ?var:iri [?var2:literal ...] [one|optional|many(, default=CURIE)] - what it is
     # example: hipkg query NAME --param NAME=hipkg:Something
+    # layout: records          (optional: how `hipkg query` shows it by default; table otherwise)
 
 and, for every parameter, one or more ``VALUES`` blocks in its body whose rows are ``UNDEF``
 (so the file runs unchanged anywhere, meaning "any value"). Binding replaces those rows with
@@ -33,7 +34,7 @@ _PARAM = re.compile(
     r"^#\s*param:\s*(?P<name>[A-Za-z_]\w*)\s+(?P<cols>(?:\?\w+:(?:iri|literal)\s*)+)"
     r"\[(?P<card>one|optional|many)(?:,\s*default=(?P<default>\S+))?\]\s*-\s*(?P<doc>.*)$"
 )
-_FIELD = re.compile(r"^#\s*(summary|description|example):\s?(.*)$")
+_FIELD = re.compile(r"^#\s*(summary|description|example|layout):\s?(.*)$")
 #: A codepoint escape as SPARQL 1.1 (19.2) lets a parser expand anywhere in a query, even inside a string.
 _CODEPOINT_ESCAPE = re.compile(r"\\[uU]")
 _IRI_FORBIDDEN = re.compile(r'[\s<>"{}|^`\\]')
@@ -65,6 +66,7 @@ class Query:
     params: tuple[Param, ...] = ()
     examples: tuple[str, ...] = ()
     kind: str = field(default="SELECT")
+    layout: str = "table"  # how `hipkg query` shows it by default: table, or records (one block per row, for long texts)
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -108,7 +110,7 @@ class Query:
             "name": self.name, "kind": self.kind, "summary": self.summary, "description": self.description,
             "params": [{"name": p.name, "columns": [{"var": c.var, "kind": c.kind} for c in p.columns],
                         "cardinality": p.cardinality, "default": p.default, "doc": p.doc} for p in self.params],
-            "examples": list(self.examples),
+            "examples": list(self.examples), "layout": self.layout,
         }
 
 
@@ -192,7 +194,7 @@ def expand(value: Any) -> URIRef:
 
 
 def parse_query_file(name: str, text: str) -> Query:
-    summary, description, examples, params = "", [], [], []
+    summary, description, examples, params, layout = "", [], [], [], "table"
     for line in text.splitlines():
         if not line.startswith("#"):
             if line.strip():
@@ -207,13 +209,17 @@ def parse_query_file(name: str, text: str) -> Query:
                 summary = value.strip()
             elif key == "description":
                 description.append(value.strip())
+            elif key == "layout":
+                layout = value.strip()
+                if layout not in ("table", "records"):
+                    raise ValueError(f"queries/{name}.rq: layout {layout!r}; expected table or records")
             else:
                 examples.append(value.strip())
     if not summary:
         raise ValueError(f"queries/{name}.rq: header has no '# summary:' line")
     body = "\n".join(l for l in text.splitlines() if not l.lstrip().startswith("#"))
     kind = next((k for k in ("CONSTRUCT", "DESCRIBE", "ASK", "SELECT") if re.search(rf"\b{k}\b", body, re.I)), "SELECT")
-    query = Query(name, text, summary, " ".join(description), tuple(params), tuple(examples), kind)
+    query = Query(name, text, summary, " ".join(description), tuple(params), tuple(examples), kind, layout)
     for p in params:
         if not _values_pattern(p).search(text):
             raise ValueError(f"queries/{name}.rq: parameter {p.name} has no VALUES block")

@@ -145,7 +145,8 @@ def _fit(rows: list[list[str]], headers: tuple[str, ...], note: Callable[[str], 
 
 
 def render(result: Result, fmt: str, note: Callable[[str], None] = lambda _: None) -> str:
-    """The CLI's formats: table, csv, tsv (IRIs as CURIEs), json (SPARQL Results JSON), turtle; ``note`` hears what
+    """The CLI's formats: table, records (a block per row), csv, tsv (IRIs as CURIEs), json (SPARQL Results JSON),
+    turtle; ``note`` hears what
     the reader should know (values shortened in the table)."""
     graph_result = result.graph is not None
     if fmt == "turtle" or (fmt == "table" and graph_result):
@@ -159,6 +160,12 @@ def render(result: Result, fmt: str, note: Callable[[str], None] = lambda _: Non
     if result.kind == "ASK":
         return ("true" if result.boolean else "false") + "\n"
     rows = [[plain(t) or "" for t in row] for row in result.rows]
+    if fmt == "records":  # one block per row, each value wrapped under its name: for answers of long texts
+        width = min(shutil.get_terminal_size((100, 24)).columns, 100)
+        pad = max(len(v) for v in result.vars) + 2 if result.vars else 2
+        blocks = ["\n".join(textwrap.fill(value, width, initial_indent=f"{var + ':':{pad}}", subsequent_indent=" " * pad)
+                            for var, value in zip(result.vars, row) if value) for row in rows]
+        return "\n\n".join(blocks) + "\n" if blocks else "(no rows)\n"
     if fmt == "table":
         if not result.vars:
             return "(no columns)\n"

@@ -145,3 +145,27 @@ def test_validate_counts_quality_warnings_in_one_line_and_lists_them_with_qc(cap
     assert all(len(line) <= 80 for line in out[:-1])
     assert main(["validate", "--qc"]) == 0
     assert any(line.startswith("qc/") for line in capsys.readouterr().out.splitlines())
+
+
+def test_faq_queries_read_as_records_by_default(capsys: pytest.CaptureFixture[str]) -> None:
+    """#17: the FAQ's long answers are not cut to a table column; any query can ask for records, and the FAQ can ask for a table."""
+    from hipkg.queries import QueryLibrary
+
+    library = QueryLibrary.bundled()
+    faq = [q for q in library.names() if q.startswith("faq/")]
+    assert len(faq) >= 9
+    assert main(["query", "faq/cortisone-shot"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("entry:") and "\u2026" not in out and "Not always." in out
+    assert main(["query", "faq/cortisone-shot", "--format", "table"]) == 0 and capsys.readouterr().out.startswith("entry")
+    for name in faq:
+        assert library.get(name).layout == "records"
+
+
+def test_the_package_exports_its_errors_and_recommend_many() -> None:
+    """#17: batch use from Python is one call, and its errors can be caught by name."""
+    answers = hipkg.recommend_many([{"findings": ["M16.11"]}, {"findings": ["ICD10CM:M70.61"]}])
+    assert [len(a.options) for a in answers] == [63, 63]
+    with pytest.raises(hipkg.InputError):
+        hipkg.recommend_many([{"findings": ["ICD10CM:M16.ZZ!"]}])
+    assert issubclass(hipkg.InputError, hipkg.HipkgError)

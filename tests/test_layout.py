@@ -43,7 +43,8 @@ ENTRY = "hipkg"
 #: What the entry may import under TYPE_CHECKING (the return types of load() and recommend()).
 ENTRY_TYPE_CHECKING = {"hipkg.graph", "hipkg.recommending"}
 #: Imports inside functions that go upward on purpose: (importer, imported) -> why.
-LAZY_UPWARD = {("hipkg", "hipkg.graph"): "hipkg.load() and hipkg.recommend() build the facade on first use"}
+LAZY_UPWARD = {("hipkg", "hipkg.graph"): "hipkg.load() and hipkg.recommend() build the facade on first use",
+               ("hipkg", "hipkg.errors"): "hipkg.InputError and hipkg.HipkgError are handed on on first use"}
 
 _walk_errors: list[str] = []
 MODULES: list[str] = [ENTRY, *(m.name for m in pkgutil.walk_packages(hipkg.__path__, "hipkg.", onerror=_walk_errors.append))]

@@ -16,7 +16,7 @@ from hipkg.queries import QueryLibrary
 from hipkg.results import render, table
 from hipkg.sparql import DEFAULT_LIMIT, DEFAULT_MAX_MEMORY, DEFAULT_TIMEOUT, bind_params, evaluate, isolated
 
-FORMATS = ("table", "csv", "tsv", "json", "turtle")
+FORMATS = ("table", "records", "csv", "tsv", "json", "turtle")
 
 
 
@@ -72,7 +72,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--file", metavar="FILE.rq", help="run the SPARQL query in FILE ('-' reads standard input) instead of a library query")
         p.add_argument("--param", "-p", action="append", default=[], metavar="KEY=VALUE",
                        help="bind a parameter (repeatable; KEY=v1,v2 gives one row of a multi-column parameter; repeat KEY for more rows)")
-        add_format(p, FORMATS, "table")
+        p.add_argument("--format", "-f", choices=FORMATS, default=None,
+                       help="output format (default: the query's layout, table for most; records, a block per row, for the FAQ)")
         p.add_argument("--timeout", type=positive(float, "a number of seconds"), default=DEFAULT_TIMEOUT, metavar="SECONDS",
                        help=f"stop evaluation after SECONDS (default: {DEFAULT_TIMEOUT:g})")
         p.add_argument("--limit", type=positive(int, "a whole number"), default=DEFAULT_LIMIT, metavar="N",
@@ -131,6 +132,7 @@ def _pairs(given: list[str]) -> list[tuple[str, str]]:
 def run_query(args: argparse.Namespace) -> int:
     if bool(args.name) == bool(args.file):
         raise InputError("give exactly one of: a library query NAME (see 'hipkg queries') or --file FILE.rq")
+    layout = "table"
     if args.file:
         if args.param:
             raise InputError("--param binds library query parameters; it cannot be used with --file")
@@ -138,7 +140,7 @@ def run_query(args: argparse.Namespace) -> int:
     else:
         query = QueryLibrary.bundled().get(args.name)
         values = bind_params(hipkg.load().data, query, _pairs(args.param))
-        text, label = query.bind(**values), f"query {query.name}"
+        text, label, layout = query.bind(**values), f"query {query.name}", query.layout
     if args.endpoint:
         if args.engine:
             raise InputError("give either --engine or --endpoint, not both: with --endpoint the server's engine answers")
@@ -148,7 +150,7 @@ def run_query(args: argparse.Namespace) -> int:
         engine = hipkg.load(engine=args.engine or "oxigraph").engine  # loaded before forking: the child inherits it
         result = isolated(engine, text, timeout=args.timeout, limit=args.limit, allow_service=args.allow_service, name=label,
                           max_memory=args.max_memory)
-    sys.stdout.write(render(result, args.format, note))
+    sys.stdout.write(render(result, args.format or layout, note))
     if result.truncated:
         what = "triples" if result.graph is not None else "rows"
         print(f"hipkg: note: the answer was cut to the first {args.limit} {what} (--limit {args.limit})", file=sys.stderr)
