@@ -13,6 +13,11 @@ def queries_dir() -> Traversable:
     return files("hipkg") / "queries"
 
 
+def examples_dir() -> Traversable:
+    """The example situations (examples/ of the repository, shipped in the package): the home page links to them."""
+    return files("hipkg") / "examples"
+
+
 def walk(root: Traversable, suffix: str) -> list[Traversable]:
     """Every file under ``root`` ending in ``suffix``, in a stable (sorted path) order."""
     found: list[tuple[str, Traversable]] = []

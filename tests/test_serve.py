@@ -5,9 +5,11 @@ One server per module, started by the test on a free loopback port; requests go 
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import random
+import re
 import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -258,3 +260,13 @@ def test_the_answer_page_asks_the_questions_first(server):
 def test_the_answer_page_shows_each_option_s_guideline_verdict(server):
     page = server.get("/", [("finding", "ICD10CM:M16.11")]).text
     assert "(guidelines: against, " in page and "(guidelines: recommended, " in page
+
+
+def test_the_home_page_links_example_situations_and_names_goals_by_label(server):
+    """#17: a handful of bundled examples as links that answer; the goal by its label; the disclaimer once."""
+    page = server.get("/").text
+    links = re.findall(r'<section class="examples".*?</section>', page, re.S)[0]
+    hrefs = re.findall(r'href="(/\?[^"]+)"', links)
+    assert len(hrefs) >= 6 and "diagnostic and therapeutic" in page and page.count('class="disclaimer"') == 1
+    answer = server.get(html.unescape(hrefs[0])).text
+    assert 'class="matrix"' in answer and answer.count('class="disclaimer"') == 1

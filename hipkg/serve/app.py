@@ -392,7 +392,10 @@ class Service:
                     status = exc.status
                     body = f'<div class="error" role="alert" id="errors"><p>{web.e(exc.message if exc.status != 400 else "The situation was refused.")}</p></div>'
         answered = submitted and status == 200
-        page = body + web.form(self.index, findings, allergies, goal, folded=True) if answered else web.form(self.index, findings, allergies, goal) + body
+        if answered:
+            page = body + web.form(self.index, findings, allergies, goal, folded=True)
+        else:
+            page = web.form(self.index, findings, allergies, goal) + body + ("" if submitted else web.examples(self.index))
         html = web.layout("Situation", page, home=True)
         return HTMLResponse(html, status_code=status)
 

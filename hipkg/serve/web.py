@@ -7,9 +7,11 @@ read-only afterwards.
 """
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from html import escape
+from urllib.parse import urlencode
 from typing import Any, Iterable
 
 from rdflib import Literal, URIRef
@@ -18,6 +20,7 @@ from rdflib.namespace import RDF, RDFS, SKOS
 from hipkg import DISCLAIMER, __version__, answer_html
 from hipkg.mappings import MATCHING_PREDICATES
 from hipkg.namespaces import HIPKG, PREFIXES, curie
+from hipkg.resources import examples_dir, walk
 FINDING_CODE_PREFIXES = ("ICD10CM", "SNOMEDCT")
 ALLERGY_CODE_PREFIXES = ("RXNORM", "SNOMEDCT")
 PREDICATE_TEXT = {"skos:exactMatch": "exact match", "skos:closeMatch": "close match", "skos:narrowMatch": "narrower code",
@@ -76,6 +79,8 @@ class ConceptIndex:
         self.findings = self._choices("hipkg:Condition", FINDING_CODE_PREFIXES)
         self.allergies = self._choices(("hipkg:Medication", "hipkg:MedicationCategory"), ALLERGY_CODE_PREFIXES)
         self.goals = sorted(kg.vocabulary.purposes)
+        self.goal_labels = {g: kg.vocabulary.goal_label(g) for g in self.goals}
+        self.examples = _examples()
         #: status slug -> (title, meaning), in the order answers list them: the graph's labels and definitions.
         self.statuses = {s.slug: (s.label[:1].upper() + s.label[1:], s.definition) for s in kg.vocabulary.statuses}
         self.not_indicated = kg.vocabulary.not_indicated
@@ -148,6 +153,33 @@ def _inputs(kind: str, values: list[str], listid: str, extra: int = 1) -> str:
     return "\n".join(rows)
 
 
+def _examples() -> list[tuple[str, str]]:
+    """(name, query string) of each bundled example the form can hold (findings, allergies, goal only), by name."""
+    out = []
+    for node in walk(examples_dir(), ".json"):
+        if node.name.endswith(".expected.json"):
+            continue
+        try:
+            data = json.loads(node.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict) or set(data) - {"findings", "allergies", "goal"} or not all(isinstance(f, str) for f in data.get("findings", [])):
+            continue
+        pairs = [("finding", f) for f in data["findings"]] + [("allergy", a) for a in data.get("allergies", [])]
+        pairs += [("goal", data["goal"])] if "goal" in data else []
+        out.append((node.name[:-5].replace("-", " "), urlencode(pairs)))
+    return out
+
+
+def examples(index: ConceptIndex) -> str:
+    """The home page's links to example situations: the first few, the rest folded."""
+    links = [f'<li><a href="/?{e(query)}">{e(name)}</a></li>' for name, query in index.examples]
+    if not links:
+        return ""
+    more = f'<details><summary>{len(links) - 6} more</summary><ul>{"".join(links[6:])}</ul></details>' if len(links) > 6 else ""
+    return f'<section class="examples" aria-labelledby="h-examples"><h2 id="h-examples">Example situations</h2><ul>{"".join(links[:6])}</ul>{more}</section>'
+
+
 def _datalist(listid: str, choices: Iterable[tuple[str, str]]) -> str:
     options = "".join(f'<option value="{e(v)}" label="{e(t)}">{e(t)}</option>' for v, t in choices)
     return f'<datalist id="{listid}">{options}</datalist>'
@@ -163,7 +195,7 @@ def form(index: ConceptIndex, findings: list[str], allergies: list[str], goal: s
 
 def _form(index: ConceptIndex, findings: list[str], allergies: list[str], goal: str) -> str:
     goals = "".join(
-        f'<label class="choice"><input type="radio" name="goal" value="{e(g)}"{" checked" if g == goal else ""}> {e(g)}</label>'
+        f'<label class="choice"><input type="radio" name="goal" value="{e(g)}"{" checked" if g == goal else ""}> {e(index.goal_labels[g])}</label>'
         for g in index.goals
     )
     return f"""<form method="get" action="/" id="situation" class="situation">
