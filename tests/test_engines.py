@@ -32,6 +32,7 @@ LIBRARY = QueryLibrary.bundled()
 #: Values for parameters a query cannot run without (cardinality "one" and no default).
 REQUIRED = {
     "option": URIRef("https://w3id.org/hipkg/Option_IntraArticularHipInjection_CorticosteroidAndLocalAnesthetic_FluoroscopyGuidance_TherapeuticPurpose"),
+    "concept": URIRef("https://w3id.org/hipkg/HipOsteoarthritis"),
 }
 SITUATIONS = sorted(p for p in EXAMPLES.glob("*.json") if not p.name.endswith(".expected.json"))
 

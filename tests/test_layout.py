@@ -29,7 +29,7 @@ PACKAGE_DIR = Path(hipkg.__file__).resolve().parent
 LAYERS: dict[str, int] = {
     "hipkg.errors": 1, "hipkg.namespaces": 1, "hipkg.resources": 1,
     "hipkg.rdfio": 2, "hipkg.report": 2, "hipkg.isolation": 2, "hipkg.results": 2, "hipkg.http": 2, "hipkg.codes": 2, "hipkg.mappings": 2, "hipkg.canonical": 2,
-    "hipkg.engines": 3, "hipkg.matrix": 3, "hipkg.queries": 3, "hipkg.safety": 3, "hipkg.vocabulary": 3,
+    "hipkg.engines": 3, "hipkg.matrix": 3, "hipkg.concept_svg": 2, "hipkg.queries": 3, "hipkg.safety": 3, "hipkg.vocabulary": 3,
     "hipkg.sparql": 4, "hipkg.store": 4, "hipkg.answer_html": 4,
     "hipkg.situations": 5, "hipkg.validation": 5,
     "hipkg.recommending": 6, "hipkg.push": 6, "hipkg.export": 6, "hipkg.fhir_in": 6,

@@ -163,8 +163,17 @@ def _concept_rules(rows):
     assert all(r["how"] in ("hipkg:triggeredBy", "hipkg:triggeredByAllergyTo", "hipkg:requiresAlso") for r in rows)
 
 
+def _neighbourhood(rows):
+    narrower = [r for r in rows if r["role"] == "narrower"]
+    assert [(r["node"], r["label"], r["kind"]) for r in narrower] == [("hipkg:AdvancedHipArthritis", "advanced hip arthritis", None)]
+    indication = [r for r in rows if r["node"] == "hipkg:IndicationHipOsteoarthritis"]
+    assert len(indication) == 1 and indication[0]["kind"] == "indication" and int(indication[0]["options"]) > 0
+    assert {r["role"] for r in rows} <= {"broader", "narrower", "rule"}
+
+
 EXPECTED = {
     "knowledge/concept-rules": ({}, _concept_rules),
+    "knowledge/neighbourhood": ({"concept": "hipkg:HipOsteoarthritis"}, _neighbourhood),
     "knowledge/contraindications": ({"option": OPTION}, _contraindications),
     "knowledge/indications": ({"target": "hipkg:TrochantericBursaInjection"}, _indications),
     "knowledge/medication-categories": ({}, _medication_categories),

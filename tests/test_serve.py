@@ -270,3 +270,15 @@ def test_the_home_page_links_example_situations_and_names_goals_by_label(server)
     assert len(hrefs) >= 6 and "diagnostic and therapeutic" in page and page.count('class="disclaimer"') == 1
     answer = server.get(html.unescape(hrefs[0])).text
     assert 'class="matrix"' in answer and answer.count('class="disclaimer"') == 1
+
+
+@pytest.mark.parametrize("cid", ["hipkg:HipOsteoarthritis", "hipkg:DiabetesMellitus", "hipkg:Lidocaine"])
+def test_a_concept_page_draws_its_neighbourhood_and_quotes_its_passages(server, cid):
+    """#17: broader and narrower concepts and the rules it triggers, as SVG with named parts; passages as their words."""
+    page = server.get(f"/concept/{cid}").text
+    picture = re.findall(r'<svg[^>]*class="neighbourhood".*?</svg>', page, re.S)
+    assert len(picture) == 1
+    root = ET.fromstring(picture[0])
+    named = [el.get("aria-label") for el in root.iter() if el.get("aria-label")]
+    assert any("this concept" in n for n in named) and any(n.startswith("rule ") for n in named)
+    assert "hipkg:Passage_" not in page and page.count('class="disclaimer"') == 1

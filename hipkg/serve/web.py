@@ -17,7 +17,7 @@ from typing import Any, Iterable
 from rdflib import Literal, URIRef
 from rdflib.namespace import RDF, RDFS, SKOS
 
-from hipkg import DISCLAIMER, __version__, answer_html
+from hipkg import DISCLAIMER, __version__, answer_html, concept_svg
 from hipkg.mappings import MATCHING_PREDICATES
 from hipkg.namespaces import HIPKG, PREFIXES, curie
 from hipkg.resources import examples_dir, walk
@@ -249,6 +249,11 @@ def concept_page(index: ConceptIndex, cid: str) -> str:
              f'<p class="ids"><code>{e(c.id)}</code> \u00b7 {", ".join(_concept_link(index, t) for t in c.types) or "untyped"}</p>']
     if c.definition:
         parts.append(f'<section><h2>Definition</h2><p class="definition">{e(c.definition)}</p></section>')
+    rows = [(str(r[0]), curie(r[1]), str(r[2]), str(r[3]) if r[3] is not None else None, int(r[4]))
+            for r in index.kg.query("knowledge/neighbourhood", concept=c.iri).rows]
+    if rows:
+        picture = concept_svg.svg(cid, c.label, rows, lambda node: f"/concept/{node}" if node in index.concepts else None)
+        parts.append(f'<section><h2>Its neighbourhood</h2><figure class="neighbourhood-figure">{picture}</figure></section>')
     if c.synonyms:
         parts.append("<section><h2>Synonyms</h2><ul class=\"synonyms\">" + "".join(f"<li>{e(s)}</li>" for s in c.synonyms) + "</ul></section>")
     if c.codes:
@@ -281,6 +286,9 @@ def _expand(cid: str) -> str:
 def _term_html(index: ConceptIndex, term: Any) -> str:
     if isinstance(term, URIRef):
         cid = curie(term)
+        passage = index.kg.data.value(term, HIPKG.quote)
+        if passage is not None:  # a source passage: its words, not its identifier
+            return f"\u201c{e(passage)}\u201d"
         return _concept_link(index, cid) if cid in index.concepts else f"<code>{e(cid)}</code>"
     if isinstance(term, Literal):
         return e(term)
