@@ -26,7 +26,7 @@ BAD_LINES: dict[str, tuple[bytes, str | None]] = {
     "findings as a string": (b'{"findings": "ICD10CM:M16.11"}', "'findings' must be a non-empty list"),
     "a code that is a number": (b'{"findings": [{"code": 5}]}', "5 is not a string"),
     "truncated JSON": (b'{"findings": ["ICD10CM:M16.11"]', "not valid JSON"),
-    "a lone surrogate": (b'{"findings": ["\\ud800"]}', "is not a CURIE"),
+    "a lone surrogate": (b'{"findings": ["\\ud800"]}', "is neither a code"),
     "a NUL in a code": (b'{"findings": ["ICD10CM:M16.11\\u0000"]}', "is malformed"),
     "a bare CR inside the line": (GOOD + b"\r" + GOOD, "not valid JSON"),
     "a 200 KB unknown key's value": (b'{"findings": ["ICD10CM:M16.11"], "x": "' + b"a" * 200_000 + b'"}', "unknown key 'x'"),
