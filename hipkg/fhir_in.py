@@ -181,7 +181,10 @@ class _Read:
                     self.ignored.append(Ignored(ref, found[2]))
                     return False, None
                 return True, found[1]
-        return True, None  # a code hipkg has no reading for: it neither counts the resource out nor says more
+        if not isinstance(value, dict):  # a plain code outside its required value set: not valid FHIR R4
+            systems = sorted({s for e, s, _ in self.reader.readings if e == element})
+            raise InvalidFhir(self.where, ref, name, f"{str(value)[:40]!r} is not a code of {', '.join(systems)}")
+        return True, None  # a coding of another system: it neither counts the resource out nor says more
 
     def codes(self, ref: str, concept: Any, element: str, prefixes: dict[str, str]) -> list[str]:
         """The CURIEs of a CodeableConcept's codings in systems hipkg reads for this field; the others are listed
@@ -304,18 +307,27 @@ class _Read:
             return
         day = self.when(ref, r, ("performedDateTime", "performedPeriod"))
         codes = self.codes(ref, r.get("code"), "code", PROCEDURE_PREFIXES)
-        targets = self.reader.named("target", self.text(r, "code", "bodySite", "usedCode"))
-        if targets:
-            if day is None:
-                self.ignored.append(Ignored(ref, "an earlier injection without performed[x]: its date is needed"))
-            else:
-                categories = self.reader.named("category", self.text(r, "code", "bodySite", "usedCode"))
-                self.injections += [{"date": day, "target": t, "medications": categories} for t in targets]
+        targets = self._injection(ref, r, day, "performed[x]", "code", "bodySite", "usedCode")
         self.procedures += [{"code": c, **({"date": day} if day else {})} for c in codes]
         if not codes and not targets:
             self.ignored.append(Ignored(ref, "no procedure code hipkg reads, and no injection target named"))
 
+    def _injection(self, ref: str, r: dict[str, Any], day: str | None, when: str, *elements: str) -> list[str]:
+        """An earlier hip injection, if the resource's text names an injection target: its date, targets and the
+        medication categories it names (what hipkg's windows read). Returns the targets named."""
+        text = self.text(r, *elements)
+        targets = self.reader.named("target", text)
+        if targets and day is None:
+            self.ignored.append(Ignored(ref, f"an earlier injection without {when}: its date is needed"))
+        elif targets:
+            self.injections += [{"date": day, "target": t, "medications": self.reader.named("category", text)} for t in targets]
+        return targets
+
     def _ServiceRequest(self, ref: str, r: dict[str, Any]) -> None:
+        if r.get("status") == "completed" and self.reader.named("target", self.text(r, "code", "bodySite")):
+            # a done order for a hip injection is an earlier injection, as its Procedure would be
+            self._injection(ref, r, self.when(ref, r, ("occurrenceDateTime", "occurrencePeriod")), "occurrence[x]", "code", "bodySite")
+            return
         for element in ("ServiceRequest.status", "ServiceRequest.intent"):
             if not self.status(ref, r, element)[0]:
                 return

@@ -149,3 +149,28 @@ def test_malformed_bundle_exits_2_with_no_traceback(tmp_path: Path, capsys) -> N
     assert main(["recommend", str(path)]) == 2
     err = capsys.readouterr().err
     assert "Condition/c1" in err and "onsetDateTime" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("kind, when", [("Procedure", {"status": "completed", "performedDateTime": "2026-10-27"}),
+                                        ("ServiceRequest", {"status": "completed", "intent": "order", "occurrenceDateTime": "2026-10-27"})])
+def test_an_earlier_hip_injection_is_read_by_its_names(kg, kind, when) -> None:
+    """A done Procedure or ServiceRequest whose text names an injection target is an earlier injection, with the
+    medication categories it names."""
+    resource = {"resourceType": kind, "id": "x1", "subject": {"reference": "Patient/p1"}, **when,
+                "code": {"text": "Intra-articular hip injection of triamcinolone (corticosteroid)"}}
+    data = {"resourceType": "Bundle", "type": "collection", "timestamp": "2026-12-01T08:00:00Z",
+            "entry": [{"resource": condition("M16.11", cid="c1")}, {"resource": resource}]}
+    assert kg.fhir.read(data).situation["injections"] == [{"date": "2026-10-27", "target": "intra-articular", "medications": ["corticosteroid"]}]
+    draft = {**resource, "status": "active" if kind == "ServiceRequest" else "in-progress"}
+    data["entry"][1]["resource"] = draft
+    reading = kg.fhir.read(data)
+    assert "injections" not in reading.situation and [i.resource for i in reading.ignored] == [f"{kind}/x1"]
+
+
+def test_a_status_outside_its_value_set_is_refused(kg) -> None:
+    data = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": condition("M16.11", cid="c1")}, {"resource": {
+        "resourceType": "Observation", "id": "o1", "status": "done", "code": {"coding": [{"system": "http://loinc.org", "code": "4548-4"}]},
+        "valueQuantity": {"value": 7, "code": "%"}}}]}
+    with pytest.raises(InvalidFhir) as error:
+        kg.fhir.read(data)
+    assert error.value.resource == "Observation/o1" and error.value.element == "status" and "observation-status" in str(error.value)
