@@ -116,6 +116,7 @@ def check_fhir(kg, path: Path) -> None:
     resources = [e["resource"] for e in data["entry"]]
     for resource in resources:
         models[resource["resourceType"]].model_validate(resource)
+        assert {"system": "http://hl7.org/fhir/FHIR-version", "code": "4.3.0", "display": "R4B"} in resource["meta"]["tag"]
     (cs,) = [r for r in resources if r["resourceType"] == "CodeSystem"]
     assert cs["url"] == "https://w3id.org/hipkg/fhir/CodeSystem/hipkg" and cs["content"] == "complete"
     assert cs["count"] == len(cs["concept"]) == len(concepts(kg))
@@ -285,3 +286,24 @@ def test_graph_path_unknown_concept(capsys) -> None:
     assert main(["graph", "path", "hipkg:NoSuchThing", "hip pain"]) == 2
     err = capsys.readouterr().err
     assert "hipkg:NoSuchThing" in err and "Traceback" not in err
+
+
+def test_owl_export_loads_in_owlready2_and_py_horned_owl(kg, tmp_path) -> None:
+    """#17: no query-index vocabulary (a class of properties, which owlready2 refused with a metaclass conflict); the
+    same classes in both readers as the export declares."""
+    import owlready2
+    import pyhornedowl
+    from rdflib.namespace import OWL, RDF
+
+    from hipkg.export.owl import owl_graph
+
+    path = tmp_path / "hipkg.owl"
+    graph = owl_graph(kg)
+    path.write_text(graph.serialize(format="pretty-xml"), encoding="utf-8")
+    assert "QueryIndexProperty" not in path.read_text(encoding="utf-8")
+    declared = {c for c in graph.subjects(RDF.type, OWL.Class) if str(c).startswith("https://w3id.org/hipkg/")}
+    world = owlready2.World()
+    onto = world.get_ontology(path.as_uri()).load()
+    assert {c.iri for c in onto.classes()} >= {str(c) for c in declared}
+    horned = pyhornedowl.open_ontology(str(path), "rdf")
+    assert set(horned.get_classes()) >= {str(c) for c in declared}

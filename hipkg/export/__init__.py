@@ -30,7 +30,7 @@ EXPORTERS: dict[str, Exporter] = {
     "owl": Exporter("owl", "export", "OWL as RDF/XML for Protégé: ontology header, declarations, owl:NamedIndividual", False),
     "skos": Exporter("skos", "export", "SKOS concept scheme (Turtle) with labels, hierarchy and *Match links to external codes", False),
     "sssom": Exporter("sssom_tsv", "export", "the code mapping table as SSSOM/TSV (with NoTermFound rows)", False),
-    "fhir": Exporter("fhir", "export", "FHIR R4 JSON Bundle: CodeSystem, ConceptMaps per target system, trigger ValueSets", False),
+    "fhir": Exporter("fhir", "export", "FHIR R4B (4.3.0) JSON Bundle: CodeSystem, ConceptMaps per target system, trigger ValueSets, PlanDefinitions", False),
     "graphml": Exporter("graphml", "export", "GraphML of the concept graph (networkx), edges labelled with predicate CURIEs", True),
     "nodelink": Exporter("nodelink", "export", "networkx node-link JSON of the concept graph", False),
     "csv": Exporter("csv_table", "export", "CSV, one row per concept: id, type, label, definition, synonyms, codes in one column per SKOS mapping predicate", False),

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from rdflib import Graph, URIRef
 from rdflib.namespace import RDF, RDFS, SKOS
 
-from hipkg.namespaces import DERIVED_GRAPH, KB_GRAPH, MAPPINGS_GRAPH, SCHEMA_GRAPH, curie, new_graph
+from hipkg.namespaces import DERIVED_GRAPH, HIPKG, KB_GRAPH, MAPPINGS_GRAPH, SCHEMA_GRAPH, curie, new_graph
 
 if TYPE_CHECKING:
     from hipkg.store import Store
@@ -20,11 +20,16 @@ EXPORT_GRAPHS = (SCHEMA_GRAPH, KB_GRAPH, MAPPINGS_GRAPH, DERIVED_GRAPH)
 
 
 def knowledge_graph(kg: "Store") -> Graph:
-    """Schema + kb + mappings + derived in one graph with hipkg's prefixes bound."""
+    """Schema + kb + mappings + derived in one graph with hipkg's prefixes bound, without the query-index vocabulary
+    (hipkg:QueryIndexProperty and the triples of its properties: derived only to make queries cheap, they restate the
+    rest, and a class of properties is no OWL 2 DL, which owlready2 cannot load)."""
+    index = {p for p in kg.schema.subjects(RDF.type, HIPKG.QueryIndexProperty)}
     graph = new_graph()
     for iri in EXPORT_GRAPHS:
-        for triple in kg.graph(iri):
-            graph.add(triple)
+        for s, p, o in kg.graph(iri):
+            if p in index or s in index or HIPKG.QueryIndexProperty in (s, o):
+                continue
+            graph.add((s, p, o))
     return graph
 
 

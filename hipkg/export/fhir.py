@@ -227,12 +227,18 @@ def plandefinitions(kg: "Store") -> list[dict[str, Any]]:
     return out
 
 
+#: The FHIR version the export is written in and parses as (R4B, 4.3.0), tagged on every resource: the code system of
+#: FHIR versions is http://hl7.org/fhir/FHIR-version (read at https://hl7.org/fhir/R4B/codesystem-FHIR-version.html).
+FHIR_VERSION_TAG = {"system": "http://hl7.org/fhir/FHIR-version", "code": "4.3.0", "display": "R4B"}
+
+
 def bundle(kg: "Store") -> dict[str, Any]:
-    """A collection Bundle: CodeSystem, ConceptMaps, ValueSets, PlanDefinitions."""
-    resources = [codesystem(kg), *conceptmaps(kg), *valuesets(kg), *plandefinitions(kg)]
+    """A collection Bundle: CodeSystem, ConceptMaps, ValueSets, PlanDefinitions, each tagged with its FHIR version."""
+    resources = [{**r, "meta": {"tag": [FHIR_VERSION_TAG]}} for r in (codesystem(kg), *conceptmaps(kg), *valuesets(kg), *plandefinitions(kg))]
     return {
         "resourceType": "Bundle",
         "id": "hipkg",
+        "meta": {"tag": [FHIR_VERSION_TAG]},
         "type": "collection",
         "entry": [{"fullUrl": r["url"], "resource": r} for r in resources],
     }
