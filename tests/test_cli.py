@@ -169,3 +169,10 @@ def test_the_package_exports_its_errors_and_recommend_many() -> None:
     with pytest.raises(hipkg.InputError):
         hipkg.recommend_many([{"findings": ["ICD10CM:M16.ZZ!"]}])
     assert issubclass(hipkg.InputError, hipkg.HipkgError)
+
+
+def test_the_table_names_an_allergy_row_allergy(capsys: pytest.CaptureFixture[str]) -> None:
+    """#17 papercut: the row was labelled 'allergie' (kind[:-1])."""
+    assert main(["recommend", "--finding", "ICD10CM:M16.11", "--allergy", "RXNORM:6387"]) == 0
+    rows = [line.split()[0] for line in capsys.readouterr().out.splitlines() if "RXNORM:6387" in line and line.split()]
+    assert "allergy" in rows and "allergie" not in rows
