@@ -44,6 +44,9 @@ def section(answer: dict[str, Any], labels: dict[tuple[str, str], str], statuses
     parts = ['<section class="answer" aria-labelledby="answer-title"><h2 id="answer-title" tabindex="-1">Answer</h2>',
              f'<p class="counts">{counts}</p>', f'<figure class="matrix-figure">{svg(answer, labels, links=True)}</figure>',
              _situation(answer, link)]
+    if answer["assumed_absent"]:  # what "fits" rests on: the avoid-level factors nothing in the situation rules out
+        parts.append('<p class="assumed">Every status above assumes none of these, which the situation neither gives nor rules out: '
+                     + "; ".join(e(r["label"]) for r in answer["assumed_absent"]) + "</p>")
     if answer["unrecognized"]:
         parts.append('<p class="warn">Codes the graph does not use: ' + ", ".join(f"<code>{e(c)}</code>" for c in answer["unrecognized"]) + "</p>")
     questions = [r for r in rules if r.kind == "check"]

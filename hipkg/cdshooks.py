@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any, Iterable
 from hipkg import DISCLAIMER
 from hipkg.errors import EndpointError, HipkgError
 from hipkg.recommending.model import OptionResult, Reason, Recommendation
-from hipkg.recommending.recommender import ALWAYS
+from hipkg.fhir_in import resource_text
+from hipkg.recommending.recommender import ALWAYS, KIND_ORDER
+from hipkg.report import DECIDING
 
 if TYPE_CHECKING:
     from hipkg.graph import KnowledgeGraph
@@ -185,7 +187,7 @@ class CdsHooks:
             ref = f"{resource['resourceType']}/{resource.get('id', '')}"
             if hook == "order-select" and ref not in selections:
                 continue
-            text = _text(resource)
+            text = resource_text(resource, "code", "bodySite", "medicationCodeableConcept", "orderDetail", "note")
             fhir = self.kg.fhir
             out.append(Order(ref, resource, tuple(fhir.named("target", text)), tuple(fhir.named("category", text)),
                              tuple(fhir.named("guidance", text))))
@@ -278,6 +280,9 @@ class CdsHooks:
     def _detail(self, r: Recommendation, options: list[OptionResult], status: str, notes: list[str]) -> str:
         """Markdown: the options, then each reason once with its quote and source, then the disclaimer."""
         lines = [f"**{CARDS[status][1]}** ({len(options)} option{'s' if len(options) > 1 else ''}):", ""]
+        if r.assumed_absent and status in ("fits", "caution"):  # what the status rests on, as the answer says it
+            lines[-1:] = ["", "Provided none of these, which the record neither gives nor rules out: "
+                          + "; ".join(a.label for a in r.assumed_absent) + ".", ""]
         lines += [f"- {o.label}" for o in options]
         reasons: dict[tuple[str, str], Reason] = {}
         for o in options:
@@ -285,7 +290,7 @@ class CdsHooks:
                 reasons.setdefault((reason.id, reason.because), reason)
         if reasons:
             lines += ["", "**Why** (each statement once):", ""]
-            for reason in sorted(reasons.values(), key=lambda x: (_KINDS.index(x.kind) if x.kind in _KINDS else 9, x.id, x.because)):
+            for reason in sorted(reasons.values(), key=lambda x: (KIND_ORDER.index(x.kind) if x.kind in KIND_ORDER else 9, x.id, x.because)):
                 lines.append(f"- *{reason.kind}*: {reason.label} (because {reason.because}): "
                              f"\u201c{reason.source.quote}\u201d \u2014 {reason.source.source}, {reason.source.section}")
         return "\n".join(lines + _notes(r, notes) + ["", f"_{DISCLAIMER}_"])
@@ -334,9 +339,6 @@ class CdsHooks:
         return {"received": len(items)}
 
 
-_KINDS = ("contraindication", "check", "guideline", "caution", "indication")
-
-
 def _below(server: str, allowed: str) -> bool:
     """Whether the FHIR base URL ``server`` is ``allowed`` or below it: same scheme, host and port, and its path under."""
     a, b = urllib.parse.urlsplit(server), urllib.parse.urlsplit(allowed)
@@ -361,30 +363,10 @@ def _render(template: str, context: dict[str, Any]) -> str | None:
     return None if missing else out
 
 
-def _text(resource: dict[str, Any]) -> str:
-    """Every text and display of an order's code, bodySite, medication, orderDetail and notes."""
-    parts: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            parts.extend(str(node[k]) for k in ("text", "display") if isinstance(node.get(k), str))
-            for value in node.values():
-                if isinstance(value, (dict, list)):
-                    walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    for key in ("code", "bodySite", "medicationCodeableConcept", "orderDetail", "note"):
-        walk(resource.get(key))
-    return " | ".join(parts)
-
-
 def _decisive(options: list[OptionResult], status: str) -> Reason | None:
     """The reason that decides the group's status: for avoid a contraindication (or a guideline rule), for check an
     open check, for caution a caution, for fits an indication; the one most of the group's options share."""
-    kinds = {"avoid": ("contraindication", "guideline"), "check": ("check",), "caution": ("caution", "guideline"),
-             "fits": ("indication",), "not-indicated": ()}[status]
+    kinds = DECIDING.get(status, ())
     counted: dict[tuple[str, str], tuple[int, Reason]] = {}
     for o in options:
         for reason in o.reasons:
@@ -393,7 +375,7 @@ def _decisive(options: list[OptionResult], status: str) -> Reason | None:
                 counted[(reason.id, reason.because)] = (n + 1, reason)
     if not counted:
         return None
-    return max(counted.values(), key=lambda item: (item[0], -_KINDS.index(item[1].kind), item[1].id))[1]
+    return max(counted.values(), key=lambda item: (item[0], -KIND_ORDER.index(item[1].kind), item[1].id))[1]
 
 
 def _summary(word: str, options: list[OptionResult], labels: dict[tuple[str, str], str], reason: Reason | None) -> str:

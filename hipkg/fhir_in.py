@@ -53,6 +53,26 @@ class Reading:
                 "ignored": [i.to_json() for i in self.ignored]}
 
 
+def resource_text(resource: dict[str, Any], *names: str) -> str:
+    """Every text and display under the named elements of a resource, joined: what the graph's names are matched in
+    (an earlier injection's Procedure here, a draft order in hipkg.cdshooks)."""
+    parts: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            parts.extend(str(node[k]) for k in ("text", "display") if isinstance(node.get(k), str))
+            for value in node.values():
+                if isinstance(value, (dict, list)):
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for name in names:
+        walk(resource.get(name))
+    return " | ".join(parts)
+
+
 @functools.lru_cache(maxsize=None)
 def _model(resource_type: str) -> Any:
     from fhir.resources.R4B import get_fhir_model_class  # on first use: pydantic models take a while to import
@@ -217,22 +237,7 @@ class _Read:
         return None
 
     def text(self, resource: dict[str, Any], *names: str) -> str:
-        """Every text and coding display of the named elements and the notes, joined: what names are matched in."""
-        parts: list[str] = []
-
-        def walk(node: Any) -> None:
-            if isinstance(node, dict):
-                parts.extend(str(node[k]) for k in ("text", "display") if isinstance(node.get(k), str))
-                for k in ("coding",):
-                    for c in node.get(k, []) or []:
-                        walk(c)
-            elif isinstance(node, list):
-                for n in node:
-                    walk(n)
-
-        for name in (*names, "note"):
-            walk(resource.get(name))
-        return " | ".join(parts)
+        return resource_text(resource, *names, "note")
 
     # ---------------------------------------------------------------- resources
 
