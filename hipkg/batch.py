@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import multiprocessing
 import os
+import pickle
 import shutil
 import signal
 import sys
@@ -27,7 +29,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator, NamedTuple
 from rdflib import URIRef
 
 from hipkg import situations
-from hipkg.errors import HipkgError, InputError, Interrupted, InvalidSituation
+from hipkg.columnar import Columns, ParquetSink, arrow
+from hipkg.errors import HipkgError, InputError, Interrupted, InvalidSituation, shown
 from hipkg.fhir_in import FhirReader
 from hipkg.recommending import LineWriter, Recommender, error_line, gcpause
 from hipkg.store import Store, bundled_nquads, read_mappings
@@ -39,7 +42,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Chunk:
-    """Situations to answer: ``lines`` of a batch file as (line number, JSON text or CSV row as a dict), or ``cases``,
+    """Situations to answer: ``lines`` of a batch file as (line number, JSON text or a CSV or Parquet row as a dict),
+    or a cohort's persons as (person_id, situation dict), or ``cases``,
     IRIs of situations the store holds. ``source`` names the file in messages; ``stop`` says whether the first bad
     situation ends the chunk (``--on-error fail``) or is written as an error line in its place (``skip``)."""
 
@@ -47,6 +51,8 @@ class Chunk:
     stop: bool
     lines: tuple[tuple[int, Any], ...] = ()
     cases: tuple[str, ...] = ()
+    columnar: bool = False  # answered as the tables of hipkg.columnar rather than JSON lines
+    unit: str = ""  # what a line's number counts when it is no line of a file ("person": a cohort's person_id)
 
     def __len__(self) -> int:
         return len(self.lines) + len(self.cases)
@@ -61,7 +67,8 @@ class Answered(NamedTuple):
     data: bytes  # the JSON lines, UTF-8 (empty when spooled)
     skipped: tuple[str, ...]  # a message per bad situation written as an error line
     failed: str | None  # with stop: the message of the bad situation that ended the chunk (nothing after it is written)
-    spooled: str | None = None  # the file holding the JSON lines instead, written by a worker
+    spooled: str | None = None  # the file holding the JSON lines (or the pickled tables) instead, written by a worker
+    tables: Any = None  # a columnar chunk: its per-case tables (hipkg.columnar.Columns.tables)
 
 
 class Unreadable(NamedTuple):
@@ -83,6 +90,9 @@ def read_lines(path: str, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[tupl
     ``max_line_bytes`` comes back as Unreadable, and the next line keeps its own number."""
     if path.lower().endswith(".csv"):
         yield from _csv_lines(path)
+        return
+    if path.lower().endswith(".parquet"):
+        yield from _parquet_lines(path)
         return
     try:
         stream = sys.stdin.buffer if path == "-" else open(path, "rb")
@@ -110,6 +120,49 @@ def read_lines(path: str, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[tupl
             yield number, (text if text.strip() else Unreadable("blank line; expected one JSON situation per line"))
 
 
+def _parquet_lines(path: str) -> Iterator[tuple[int, Any]]:
+    """The rows of a Parquet file of situations, numbered from 1: a column per situation key (``findings``, ...,
+    nested lists and structs as JSON has them; a null is a key not given) and ``case``; or ``situation``, JSON text,
+    with ``case``. Read a row group at a time."""
+    arrow()
+    import pyarrow.parquet as pq  # optional (hipkg[cohort]): imported where it is used
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except (OSError, ValueError) as exc:  # pyarrow: ArrowInvalid (a ValueError) for a file that is no Parquet
+        raise InputError(f"{path}: cannot read Parquet batch file ({str(exc)[:200]})") from exc
+    names = parquet.schema_arrow.names
+    known = {"case", "situation", *situations.KEYS}
+    unknown = [n for n in names if n not in known]
+    if unknown or not names or ("situation" in names and set(names) - {"situation", "case"}):
+        raise InputError(f"{path}: Parquet columns must be 'case' and either 'situation' (JSON text) or situation keys "
+                         f"({', '.join(situations.KEYS)}); got {', '.join(names)[:300]}")
+    number = 0
+    for batch in parquet.iter_batches(batch_size=1000):
+        for row in batch.to_pylist():
+            number += 1
+            data = _given(row)
+            if "situation" in names:
+                text = row.get("situation")
+                if not isinstance(text, str):
+                    yield number, Unreadable("no 'situation' text in this row")
+                    continue
+                inner = _object(text)
+                yield number, ({**inner, **({"case": row["case"]} if row.get("case") is not None else {})} if inner is not None
+                               else text)
+                continue
+            yield number, data
+
+
+def _given(value: Any) -> Any:
+    """A Parquet row as JSON would give it: a null (a struct field or column the row leaves empty) is no key at all."""
+    if isinstance(value, dict):
+        return {k: _given(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_given(v) for v in value]
+    return value
+
+
 def _csv_lines(path: str) -> Iterator[tuple[int, Any]]:
     try:
         stream = sys.stdin if path == "-" else open(path, encoding="utf-8", newline="")
@@ -127,55 +180,106 @@ def _csv_lines(path: str) -> Iterator[tuple[int, Any]]:
 def _csv_rows(path: str, reader: csv.DictReader) -> Iterator[tuple[int, Any]]:
     missing = {"findings"} - set(reader.fieldnames or ())
     if missing:
-        raise InputError(f"{path}: CSV header must name a 'findings' column (and optionally 'allergies', 'goal', 'policy'); got {reader.fieldnames}")
+        raise InputError(f"{path}: CSV header must name a 'findings' column (and optionally 'allergies', 'goal', 'policy', 'case'); "
+                         f"got {reader.fieldnames}")
     for row in reader:
         data: dict[str, object] = {"findings": (row.get("findings") or "").replace(";", " ").split()}
         if (row.get("allergies") or "").strip():
             data["allergies"] = row["allergies"].replace(";", " ").split()
-        for key in ("goal", "policy"):
+        for key in ("goal", "policy", "case"):
             if (row.get(key) or "").strip():
                 data[key] = row[key].strip()
-        extra = sorted(k for k in row if k not in ("findings", "allergies", "goal", "policy"))
+        extra = sorted(k for k in row if k not in ("findings", "allergies", "goal", "policy", "case"))
         if extra:
             data[extra[0]] = row[extra[0]]  # reported as an unknown key, like in JSON
         yield reader.line_num, data
 
 
-def parse_line(vocabulary: Vocabulary, raw: Any, where: str, fhir: FhirReader | None = None) -> "Situation":
-    """One situation of a batch file (JSON text, a CSV row as a dict, or Unreadable), or an InputError naming ``where``;
-    with ``fhir``, a line may be a FHIR Bundle (one patient's resources) instead."""
+def parse_line(vocabulary: Vocabulary, raw: Any, where: str, fhir: FhirReader | None = None) -> tuple[str | None, "Situation"]:
+    """One situation of a batch file (JSON text, a CSV or Parquet row as a dict, or Unreadable) with its "case" id when
+    it gives one, or an InputError naming ``where``; with ``fhir``, a line may be a FHIR Bundle (one patient's
+    resources, whose case is its line) instead."""
     if isinstance(raw, Unreadable):
         raise InvalidSituation(f"{where}: {raw.problem}", raw.problem)
+    if isinstance(raw, situations.Situation):  # read already (a cohort's person, by hipkg.omop)
+        return None, raw
     if isinstance(raw, str):
-        return situations.from_json(vocabulary, raw, where, fhir=fhir.situation if fhir is not None else None)
-    return situations.from_dict(vocabulary, raw, where)
+        data = _object(raw)
+        if data is None or "case" not in data:
+            return None, situations.from_json(vocabulary, raw, where, fhir=fhir.situation if fhir is not None else None)
+        raw = data
+    if isinstance(raw, dict) and "case" in raw:
+        raw = dict(raw)
+        case = raw.pop("case")
+        if isinstance(case, bool) or not isinstance(case, (str, int)) or not str(case).strip() or len(str(case)) > MAX_CASE:
+            raise InvalidSituation(f"{where}: \"case\" {shown(case)} is not a usable case id; expected a string or whole number of "
+                                   f"at most {MAX_CASE} characters", "\"case\" is not a usable case id", field="case")
+        return str(case), situations.from_dict(vocabulary, raw, where)
+    return None, situations.from_dict(vocabulary, raw, where)
 
 
-def answer_chunk(recommender: Recommender, chunk: Chunk, writer: LineWriter, fhir: FhirReader) -> Answered:
-    """Parse, answer and serialise one chunk: an answer per situation; {"line": N, "error": ...} per bad line;
-    {"case": IRI, ...} per situation held in the store, or {"case": IRI, "error": ...} when it cannot be answered.
-    ``writer`` and ``fhir`` (a line may be a FHIR Bundle) live as long as the recommender, so that later chunks reuse
-    the texts of earlier ones and the reader's tables. The collector
-    is paused meanwhile, parsing and serialising included (hipkg.recommending.gcpause)."""
+#: The longest case id a batch line may give.
+MAX_CASE = 200
+
+
+def _object(text: str) -> dict[str, Any] | None:
+    """The JSON object a line holds, or None when it is no object (from_json then says what is wrong)."""
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def answer_chunk(recommender: Recommender, chunk: Chunk, writer: LineWriter, fhir: FhirReader, columns: Columns) -> Answered:
+    """Parse, answer and serialise one chunk. As JSON lines: an answer per situation (with its "case" when the line
+    gives one); {"line": N, "error": ...} per bad line; {"case": IRI, ...} per situation held in the store, or {"case":
+    IRI, "error": ...} when it cannot be answered. In columns (``chunk.columnar``): the per-case tables of
+    hipkg.columnar, an error in the case's row. ``writer``, ``columns`` and ``fhir`` (a line may be a FHIR Bundle) live
+    as long as the recommender, so that later chunks reuse the texts of earlier ones and the reader's tables. The
+    collector is paused meanwhile, parsing and serialising included (hipkg.recommending.gcpause)."""
     with gcpause.paused():
-        return _stored(recommender, chunk, writer) if chunk.cases else _lines(recommender, chunk, writer, fhir)
+        items, failed = _stored(recommender, chunk) if chunk.cases else _lines(recommender, chunk, fhir)
+        skipped = tuple(item for _, _, item in items if isinstance(item, str))
+        if chunk.columnar:
+            rows = [(case if case is not None else str(number), None if chunk.unit else number, item) for number, case, item in items]
+            return Answered(b"", skipped, failed, tables=columns.tables(rows))
+        if chunk.cases:
+            lines = [error_line("case", case, item) if isinstance(item, str) else writer.case_line(case, item) for _, case, item in items]
+        else:
+            lines = [error_line("line", number, item) if isinstance(item, str) else
+                     writer.line(item) if case is None else writer.case_line(case, item) for number, case, item in items]
+        return Answered(_text(lines), skipped, failed)
 
 
-def _lines(recommender: Recommender, chunk: Chunk, writer: LineWriter, fhir: FhirReader) -> Answered:
-    parsed: list[tuple[int, Any]] = []  # (line, Situation or error message)
+#: What a chunk's situations come back as: (line number or 0, case id or None, the answer or the error message).
+Items = list[tuple[int, "str | None", Any]]
+
+
+def _lines(recommender: Recommender, chunk: Chunk, fhir: FhirReader) -> tuple[Items, str | None]:
+    parsed: Items = []
     failed = None
     for number, raw in chunk.lines:
-        where = f"{chunk.source}:{number}"
+        where = f"{chunk.source} {chunk.unit} {number}" if chunk.unit else f"{chunk.source}:{number}"
         try:
-            parsed.append((number, parse_line(recommender.vocabulary, raw, where, fhir)))
+            case, situation = parse_line(recommender.vocabulary, raw, where, fhir)
+            parsed.append((number, case, situation))
         except InputError as exc:
             if chunk.stop:
                 failed = str(exc)
                 break
-            parsed.append((number, str(exc)))
-    answers = iter(recommender.recommend_many([item for _, item in parsed if not isinstance(item, str)]))
-    lines = [error_line("line", number, item) if isinstance(item, str) else writer.line(next(answers)) for number, item in parsed]
-    return Answered(_text(lines), tuple(item for _, item in parsed if isinstance(item, str)), failed)
+            parsed.append((number, _given_case(raw), str(exc)))
+    answers = iter(recommender.recommend_many([item for _, _, item in parsed if not isinstance(item, str)]))
+    return [(n, c, item if isinstance(item, str) else next(answers)) for n, c, item in parsed], failed
+
+
+def _given_case(raw: Any) -> str | None:
+    """The "case" id of a line that could not be read as a situation, when it gives a usable one (its error row keeps it)."""
+    data = _object(raw) if isinstance(raw, str) else raw if isinstance(raw, dict) else None
+    case = data.get("case") if data is not None else None
+    return str(case) if isinstance(case, (str, int)) and not isinstance(case, bool) and 0 < len(str(case)) <= MAX_CASE else None
 
 
 def _text(lines: list[str]) -> bytes:
@@ -184,22 +288,18 @@ def _text(lines: list[str]) -> bytes:
     return "\n".join(lines).encode("utf-8") if len(lines) > 1 else b""
 
 
-def _stored(recommender: Recommender, chunk: Chunk, writer: LineWriter) -> Answered:
-    out, skipped, failed = [], [], None
+def _stored(recommender: Recommender, chunk: Chunk) -> tuple[Items, str | None]:
+    out: Items = []
     for case, answer in recommender.recommend_stored([URIRef(c) for c in chunk.cases]):
-        if isinstance(answer, str):
-            if chunk.stop:
-                failed = answer
-                break
-            skipped.append(answer)
-            out.append(error_line("case", str(case), answer))
-        else:
-            out.append(writer.case_line(str(case), answer))
-    return Answered(_text(out), tuple(skipped), failed)
+        if isinstance(answer, str) and chunk.stop:
+            return out, answer
+        out.append((0, str(case), answer))
+    return out, None
 
 
 _worker: Recommender | None = None
 _writer = LineWriter()
+_columns = Columns()
 _fhir: FhirReader | None = None
 
 
@@ -215,10 +315,13 @@ def _start_worker(engine: str, endpoint: str | None, update_endpoint: str | None
 def _work(chunk: Chunk, spool: str) -> Answered:
     if _worker is None or _fhir is None:
         raise HipkgError("a batch worker started without a graph")
-    answered = answer_chunk(_worker, chunk, _writer, _fhir)
-    with tempfile.NamedTemporaryFile(dir=spool, suffix=".jsonl", delete=False) as handle:
-        handle.write(answered.data)
-    return answered._replace(data=b"", spooled=handle.name)
+    answered = answer_chunk(_worker, chunk, _writer, _fhir, _columns)
+    with tempfile.NamedTemporaryFile(dir=spool, suffix=".pickle" if chunk.columnar else ".jsonl", delete=False) as handle:
+        if chunk.columnar:
+            pickle.dump(answered.tables, handle, protocol=5)  # Arrow tables pickle as their buffers
+        else:
+            handle.write(answered.data)
+    return answered._replace(data=b"", spooled=handle.name, tables=None)
 
 
 def _copy(path: str, out: BinaryIO) -> None:
@@ -244,15 +347,26 @@ def _copy(path: str, out: BinaryIO) -> None:
     os.unlink(path)
 
 
-class Batch:
-    """Collects situations, answers them a chunk at a time and writes each chunk's JSON lines to ``out`` in input order,
-    then calls ``report(answered, situations)``, which may raise (for example on ``answered.failed``): nothing after
-    that is written."""
+def _unspooled(path: str) -> Any:
+    """The tables a worker spooled (pickled by _work), removing the file."""
+    with open(path, "rb") as source:
+        tables = pickle.load(source)
+    os.unlink(path)
+    return tables
 
-    def __init__(self, recommender: Recommender, out: BinaryIO, report: Callable[[Answered, int], None], source: str, stop: bool,
-                 chunk: int = 1000, jobs: int = 1) -> None:
+
+class Batch:
+    """Collects situations, answers them a chunk at a time and writes each chunk to ``out`` in input order (JSON lines
+    to a binary stream, or tables to a hipkg.columnar.ParquetSink), then calls ``report(answered, situations)``, which
+    may raise (for example on ``answered.failed``): nothing after that is written. ``unit`` names what the numbers
+    of added lines count when they are no line numbers ("person")."""
+
+    def __init__(self, recommender: Recommender, out: BinaryIO | ParquetSink, report: Callable[[Answered, int], None], source: str,
+                 stop: bool, chunk: int = 1000, jobs: int = 1, unit: str = "") -> None:
         self.recommender, self.out, self.report, self.source, self.stop, self.chunk, self.jobs = recommender, out, report, source, stop, chunk, jobs
+        self.unit = unit
         self.writer = LineWriter()
+        self.columns = Columns()
         self.fhir = FhirReader(recommender.store)
         self.pending: list[Any] = []
         self.stored = False
@@ -278,7 +392,10 @@ class Batch:
 
     def _take(self) -> Chunk:
         items, self.pending = tuple(self.pending), []
-        return Chunk(self.source, self.stop, cases=items) if self.stored else Chunk(self.source, self.stop, lines=items)
+        columnar = isinstance(self.out, ParquetSink)
+        if self.stored:
+            return Chunk(self.source, self.stop, cases=items, columnar=columnar)
+        return Chunk(self.source, self.stop, lines=items, columnar=columnar, unit=self.unit)
 
     def close(self) -> None:
         """Answer and write everything added so far, then stop the workers."""
@@ -287,7 +404,7 @@ class Batch:
                 self._submit(self._take())
             if self.held is not None:  # only ever one chunk: answer it here
                 held, self.held = self.held, None
-                self._emit(answer_chunk(self.recommender, held, self.writer, self.fhir), held)
+                self._emit(answer_chunk(self.recommender, held, self.writer, self.fhir, self.columns), held)
             self._drain(0)
         finally:
             self.abort()
@@ -313,11 +430,14 @@ class Batch:
     def _emit(self, answered: Answered, chunk: Chunk) -> None:
         self._writing = True
         try:
-            if answered.spooled:
+            if isinstance(self.out, ParquetSink):
+                self.out.write(_unspooled(answered.spooled) if answered.spooled else answered.tables)
+            elif answered.spooled:
                 _copy(answered.spooled, self.out)
+                self.out.flush()
             else:
                 self.out.write(answered.data)
-            self.out.flush()
+                self.out.flush()
             if answered.failed is None:
                 self.last_line = chunk.last_line
         finally:
@@ -328,7 +448,7 @@ class Batch:
 
     def _submit(self, chunk: Chunk) -> None:
         if self.jobs <= 1:
-            self._emit(answer_chunk(self.recommender, chunk, self.writer, self.fhir), chunk)
+            self._emit(answer_chunk(self.recommender, chunk, self.writer, self.fhir, self.columns), chunk)
             return
         if self.pool is None and self.held is None:
             self.held = chunk

@@ -231,3 +231,22 @@ class EndpointError(HipkgError):
     def __init__(self, message: str, url: str, status: int | None = None, detail: str = "", committed: int | None = None) -> None:
         super().__init__(message)
         self.url, self.status, self.detail, self.committed = url, status, detail, committed
+
+
+class InvalidCdm(InputError):
+    """An OMOP CDM that cannot be read as hipkg needs it: ``table`` and ``column`` name the place, ``row`` the record
+    (its id, or None for the table as a whole), ``person`` the person it belongs to, ``problem`` what is wrong."""
+
+    def __init__(self, table: str, column: str | None, problem: str, row: object = None, person: object = None) -> None:
+        place = f"{table}.{column}" if column else table
+        record = f" (row {table}_id {shown(row)}" + (f", person {shown(person)})" if person is not None else ")") if row is not None else ""
+        super().__init__(f"OMOP CDM {place}{record}: {problem}")
+        self.table, self.column, self.problem, self.row, self.person = table, column, problem, row, person
+
+
+class MissingExtra(HipkgError):
+    """A feature whose package is not installed: ``package`` names it, ``extra`` the hipkg extra that installs it."""
+
+    def __init__(self, feature: str, package: str, extra: str) -> None:
+        super().__init__(f"{feature} needs the {package} package: pip install 'hipkg[{extra}]' (or pip install {package})")
+        self.feature, self.package, self.extra = feature, package, extra

@@ -146,8 +146,10 @@ MAX_ENTRIES = 1000
 MAX_SITUATION_BYTES = 10 << 20
 
 
-def from_dict(vocabulary: Vocabulary, data: Any, where: str = "situation", max_codes: int = MAX_ENTRIES) -> Situation:
-    """Check and normalise a situation; ``max_codes`` caps each list (MAX_ENTRIES; the server sets fewer)."""
+def from_dict(vocabulary: Vocabulary, data: Any, where: str = "situation", max_codes: int = MAX_ENTRIES,
+              findings_required: bool = True) -> Situation:
+    """Check and normalise a situation; ``max_codes`` caps each list (MAX_ENTRIES; the server sets fewer). A user's
+    situation needs a finding; a cohort's person (hipkg.omop) may have none, and is answered all the same."""
     if not isinstance(data, dict):
         raise InvalidSituation(f"{where}: expected a JSON object with keys {', '.join(KEYS)}, got {type(data).__name__}",
                                f"expected a JSON object with keys {', '.join(KEYS)}")
@@ -158,6 +160,7 @@ def from_dict(vocabulary: Vocabulary, data: Any, where: str = "situation", max_c
     today = _date(data["date"], where, "date", None, None) if "date" in data else None
     lists: dict[str, list[tuple[Code, str, str | None]]] = {}
     for key, prefixes, example, required in _CODE_LISTS:
+        required = required and findings_required
         items = data.get(key, None if required else [])
         if not isinstance(items, list) or (required and not items):
             need = "a non-empty list" if required else "a list"

@@ -33,8 +33,8 @@ LAYERS: dict[str, int] = {
     "hipkg.sparql": 4, "hipkg.store": 4, "hipkg.answer_html": 4,
     "hipkg.situations": 5, "hipkg.validation": 5,
     "hipkg.recommending": 6, "hipkg.push": 6, "hipkg.export": 6, "hipkg.fhir_in": 6,
-    "hipkg.batch": 7,
-    "hipkg.graph": 8, "hipkg.cdshooks": 8,
+    "hipkg.batch": 7, "hipkg.columnar": 7, "hipkg.omop": 7,
+    "hipkg.graph": 8, "hipkg.cdshooks": 8, "hipkg.cohort": 8, "hipkg.synthetic": 8, "hipkg.spark": 8,
     "hipkg.cli": 9, "hipkg.serve": 9,
     "hipkg.__main__": 10,  # `python -m hipkg`: the command line as a script
 }

@@ -23,6 +23,7 @@ COMMANDS = {
     "queries": "query",
     "query": "query",
     "push": "push",
+    "cohort": "cohort",
     "serve": "serve",
 }
 

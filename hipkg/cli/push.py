@@ -5,6 +5,7 @@ import argparse
 import re
 import sys
 import textwrap
+from urllib.parse import quote
 
 import hipkg
 from hipkg.cli._common import add_format, print_json
@@ -96,7 +97,9 @@ def _situations(kg: object, path: str, base: str | None) -> list[list[str]]:
         base = "urn:hipkg:situation:" + (re.sub(r"[^A-Za-z0-9._-]", "-", path.rsplit("/", 1)[-1]) or "stdin") + ":"
     parsed = []
     for number, raw in read_lines(path):
-        parsed.append((f"{base}{number}", parse_line(kg.vocabulary, raw, f"{path}:{number}")))
+        case, situation = parse_line(kg.vocabulary, raw, f"{path}:{number}")
+        # a line's own "case" id names its IRI (percent-encoded); otherwise its line number does
+        parsed.append((f"{base}{quote(case, safe='') if case is not None else number}", situation))
     if not parsed:
         raise InputError(f"{path}: no situations to push")
     return situation_triples(kg, parsed)

@@ -48,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
               hipkg recommend examples/guidelines-hip-osteoarthritis.json --policy guidelines
               hipkg recommend examples/fhir/v2-hba1c-ifcc-units.json --date 2026-12-01
               hipkg recommend --batch situations.jsonl > answers.jsonl       (workers once there are 2+ chunks)
+              hipkg recommend --batch situations.parquet --format parquet --output answers/   (tables; README: Answers in columns)
               hipkg recommend FILE --endpoint http://HOST:7878/query --update-endpoint http://HOST:7878/update
               hipkg recommend --stored --endpoint http://HOST:7878/query     (after 'hipkg push --situations FILE')
 
@@ -63,8 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "timestamp, else today); a hipkg situation gives its own \"date\"")
     p.add_argument("--policy", metavar="POLICY", help="source (default) or guidelines: which statements the answer applies "
                    "(overrides the situation's \"policy\"; in a --batch, set \"policy\" in each situation)")
-    p.add_argument("--batch", metavar="FILE", help="many situations: .jsonl (one JSON situation per line) or .csv (columns findings, "
-                   "allergies, goal, policy; codes separated by ';' or spaces); '-' reads JSON lines from standard input. One JSON answer "
+    p.add_argument("--batch", metavar="FILE", help="many situations: .jsonl (one JSON situation per line, with an optional \"case\" id), "
+                   ".csv (columns findings, allergies, goal, policy, case; codes separated by ';' or spaces) or .parquet (a column per "
+                   "situation key, or 'situation' as JSON text, and 'case'); '-' reads JSON lines from standard input. One JSON answer "
                    "per line out, in input order, answered with one set of queries per chunk")
     p.add_argument("--stored", action="store_true",
                    help="answer every hipkg:Situation the --endpoint server holds (see 'hipkg push --situations'): one JSON line "
@@ -92,10 +94,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "situations are loaded into it for as long as they are answered")
     p.add_argument("--update-endpoint", metavar="URL", help="with --endpoint: where SPARQL Update loads and removes the situations "
                    "(default: the --endpoint URL; Oxigraph: http://HOST:PORT/update)")
-    p.add_argument("--format", "-f", choices=("table", "json", "svg", "html"), default=None,
+    p.add_argument("--format", "-f", choices=("table", "json", "svg", "html", "parquet"), default=None,
                    help="output format (default: table): json, the answer; svg, the option matrix as a picture; html, one "
                    "self-contained printable report (matrix, questions, each rule once, options). --batch and --stored "
-                   "always write JSON lines")
+                   "write JSON lines, or with parquet and --output DIR the tables of the README's 'Answers in columns' "
+                   "(pip install 'hipkg[cohort]')")
+    p.add_argument("--output", "-o", metavar="DIR", help="--format parquet: the folder for the tables (one .parquet file each, and "
+                   "run.json with the counts); it must not hold answers already")
     p.set_defaults(run=run)
 
 
@@ -113,12 +118,17 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--date goes with a FHIR situation FILE; a --batch line or a hipkg situation gives its own date")
     if args.policy and (args.batch or args.stored):
         raise InputError("--policy applies to one situation; in a --batch or --stored, each situation names its \"policy\"")
+    if (args.format == "parquet") != bool(args.output):
+        raise InputError("--format parquet writes tables to a folder: give both --format parquet and --output DIR (with --batch or --stored)")
+    if args.format == "parquet" and not (args.batch or args.stored):
+        raise InputError("--format parquet is for many situations: give --batch FILE or --stored")
     if args.stored and not args.endpoint:
         raise InputError("--stored answers the situations a server holds: give its --endpoint URL")
     kg = hipkg.load(engine=args.engine or "oxigraph", endpoint=args.endpoint, update_endpoint=args.update_endpoint)
     if args.batch or args.stored:
-        if args.format not in (None, "json"):
-            raise InputError(f"--batch and --stored write JSON lines, one answer per line; --format {args.format} is for one situation")
+        if args.format not in (None, "json", "parquet"):
+            raise InputError(f"--batch and --stored write JSON lines, one answer per line, or --format parquet; --format {args.format} "
+                             "is for one situation")
         return _batch(kg, args)
     if args.file:
         max_bytes = args.max_bytes or situations.MAX_SITUATION_BYTES
@@ -177,7 +187,12 @@ def _batch(kg: "KnowledgeGraph", args: argparse.Namespace) -> int:
             sys.stderr.write(f"\r{done:,} situations answered")
             sys.stderr.flush()
 
-    batch = Batch(kg.recommender, out, report, "stored" if args.stored else args.batch, args.on_error == "fail", args.chunk, args.jobs)
+    sink = None
+    if args.format == "parquet":
+        from hipkg.columnar import ParquetSink  # only when the command runs, not for --help (start-up time)
+
+        sink = ParquetSink(args.output)
+    batch = Batch(kg.recommender, sink or out, report, "stored" if args.stored else args.batch, args.on_error == "fail", args.chunk, args.jobs)
 
     previous = {s: signal.signal(s, batch.interrupt) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -189,6 +204,11 @@ def _batch(kg: "KnowledgeGraph", args: argparse.Namespace) -> int:
                 if number >= args.start_line:
                     batch.add_line(number, raw)
         batch.close()
+        if sink is not None:
+            summary = sink.close(kg.recommender, {"input": "stored" if args.stored else args.batch})
+            print(f"hipkg: {summary['cases']:,} cases: {summary['answered']:,} answered, {summary['errors']:,} skipped "
+                  f"(an error in their 'cases' row), {summary['unrecognized_only']:,} naming no code the graph uses; "
+                  f"tables in {args.output}", file=sys.stderr)
     except BaseException:
         batch.abort()  # stops the workers and removes the spool; what came before is written, whole
         raise

@@ -1,0 +1,220 @@
+"""Answers in columns, for analysts: a batch's or a cohort's answers as Arrow tables, one Parquet file per table.
+
+Per case: ``cases`` (one row each, with the error of a case that could not be answered), ``answers`` (case x option,
+with the status), ``reasons``, ``checks``, ``fired``, ``assumed_absent``, ``unrecognized`` and ``advice``. Once per
+run: ``rules``, ``sources`` and ``options``, so that a statement's label and quote appear once, not once per answer.
+SCHEMAS is the one definition of every table and column (the README's schema section is written from it). Slugs that
+repeat in every row (option, status, rule, kind) are dictionary-encoded. The tables are written chunk by chunk
+(``ParquetSink``), so memory stays bounded whatever the number of cases.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+from hipkg.errors import InputError, MissingExtra
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from hipkg.recommending import Recommendation, Recommender
+
+#: The columns of every table: (name, type, what it holds). Types: str, int, bool, dict (a dictionary-encoded string),
+#: list (a list of strings).
+SCHEMAS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "cases": (("case", "str", "the case id: the input's \"case\", else its line number; a cohort's person_id"),
+              ("line", "int", "the input line (a batch), or null (a cohort)"),
+              ("date", "str", "the reference date the answer used"),
+              ("goal", "dict", "the goal slug"), ("policy", "dict", "the policy slug"),
+              ("recognized", "bool", "whether any code of the situation names a concept of the graph"),
+              ("error", "str", "why the case could not be answered (null when it was): it has no other rows")),
+    "answers": (("case", "str", "the case id"), ("option", "dict", "the option id (see options)"),
+                ("status", "dict", "fits, caution, check, avoid or not-indicated"),
+                ("guidelines", "dict", "the guidelines' verdict on the option for this case")),
+    "reasons": (("case", "str", "the case id"), ("option", "dict", "the option id"),
+                ("rule", "dict", "the rule (or check) that applies (see rules)"),
+                ("kind", "dict", "indication, caution, contraindication, check or guideline"),
+                ("because", "dict", "the fact of the situation that brought it"),
+                ("asks", "dict", "a check: the rule it asks about"), ("severity", "dict", "a guideline rule: avoid or caution")),
+    "checks": (("case", "str", "the case id"), ("rule", "dict", "the rule that may apply"), ("check", "dict", "the open check"),
+               ("question", "dict", "the question that settles it"), ("because", "list", "the facts that raise it")),
+    "fired": (("case", "str", "the case id"), ("rule", "dict", "a rule the situation triggers"),
+              ("because", "list", "the facts that trigger it")),
+    "assumed_absent": (("case", "str", "the case id"),
+                       ("rule", "dict", "an avoid-level contraindication neither triggered, asked nor ruled out")),
+    "unrecognized": (("case", "str", "the case id"), ("code", "str", "a code the graph does not use")),
+    "advice": (("case", "str", "the case id"), ("advice", "dict", "advice that applies (see rules)"),
+               ("because", "list", "what brought it")),
+    "rules": (("rule", "str", "a rule, check, threshold, window, advice or alternative id"), ("label", "str", "its label"),
+              ("question", "str", "a check's question (null otherwise)")),
+    "sources": (("rule", "str", "the rule id"), ("source", "str", "the document it is quoted from"),
+                ("section", "str", "where in the document"), ("quote", "str", "the passage, verbatim")),
+    "options": (("option", "str", "the option id"), ("label", "str", "its label"), ("target", "str", "target slug"),
+                ("guidance", "str", "guidance slug"), ("purpose", "str", "purpose slug"),
+                ("medication_categories", "list", "the medication categories of its regimen")),
+}
+#: The tables written once per case, in SCHEMAS order; the rest are written once per run.
+PER_CASE = ("cases", "answers", "reasons", "checks", "fired", "assumed_absent", "unrecognized", "advice")
+
+
+def arrow() -> Any:
+    """pyarrow, or MissingExtra naming what installs it."""
+    try:
+        import pyarrow  # optional (hipkg[cohort]): imported where it is used
+    except ImportError:
+        raise MissingExtra("columnar output (--format parquet)", "pyarrow", "cohort") from None
+    return pyarrow
+
+
+def schema(name: str, plain: bool = False) -> "pa.Schema":
+    """The Arrow schema of a table; ``plain``: dictionary columns as plain strings (what Spark writes)."""
+    pa = arrow()
+    types = {"str": pa.string(), "int": pa.int64(), "bool": pa.bool_(), "list": pa.list_(pa.string()),
+             "dict": pa.string() if plain else pa.dictionary(pa.int32(), pa.string())}
+    return pa.schema([pa.field(n, types[t]) for n, t, _ in SCHEMAS[name]])
+
+
+@dataclass
+class Columns:
+    """Builds the per-case tables of one chunk. Answers share their option tuples (the recommender's memos), so the
+    columns of an option tuple are made once and reused by identity, bounded like hipkg.recommending.LineWriter."""
+
+    LIMIT = 20_000
+
+    _made: dict[int, tuple[object, tuple[list[Any], ...]]] = field(default_factory=dict)
+
+    def tables(self, items: Iterable[tuple[str, int | None, "Recommendation | str"]]) -> dict[str, "pa.Table"]:
+        """(case, line, answer or error message) -> the per-case tables."""
+        pa = arrow()
+        cols: dict[str, dict[str, list[Any]]] = {t: {n: [] for n, _, _ in SCHEMAS[t]} for t in PER_CASE}
+        if len(self._made) > self.LIMIT:
+            self._made.clear()
+        for case, line, r in items:
+            c = cols["cases"]
+            c["case"].append(case)
+            c["line"].append(line)
+            if isinstance(r, str):
+                for key in ("date", "goal", "policy", "recognized"):
+                    c[key].append(None)
+                c["error"].append(r)
+                continue
+            s = r.situation
+            c["date"].append(r.date)
+            c["goal"].append(s.goal)
+            c["policy"].append(s.policy)
+            given = (len(s.findings) + len(s.suspected) + len(s.absent) + len(s.allergies) + len(s.medications)
+                     + len(s.observations) + len(s.procedures))
+            c["recognized"].append(given > len(r.unrecognized))
+            c["error"].append(None)
+            self._extend(cols, case, r.options, self._options)
+            self._extend(cols, case, r.questions, lambda qs: {"checks": (
+                [q.id for q in qs], [q.check for q in qs], [q.question for q in qs], [list(q.because) for q in qs])})
+            self._extend(cols, case, r.rules, lambda rs: {"fired": ([f.id for f in rs], [list(f.because) for f in rs])})
+            self._extend(cols, case, r.assumed_absent, lambda rs: {"assumed_absent": ([f.id for f in rs],)})
+            self._extend(cols, case, r.advice, lambda a: {"advice": ([x.id for x in a], [list(x.because) for x in a])})
+            unrecognized = r.unrecognized_json()
+            cols["unrecognized"]["case"] += [case] * len(unrecognized)
+            cols["unrecognized"]["code"] += unrecognized
+        return {t: pa.table({n: _array(pa, v, kind) for (n, kind, _), v in zip(SCHEMAS[t], cols[t].values())}, schema=schema(t))
+                for t in PER_CASE}
+
+    @staticmethod
+    def _options(options: Sequence[Any]) -> dict[str, tuple[list[Any], ...]]:
+        reasons = [(o.id, x) for o in options for x in o.reasons]
+        return {"answers": ([o.id for o in options], [o.status for o in options], [o.guidelines.verdict for o in options]),
+                "reasons": ([i for i, _ in reasons], [x.id for _, x in reasons], [x.kind for _, x in reasons],
+                            [x.because for _, x in reasons], [x.rule for _, x in reasons], [x.severity for _, x in reasons])}
+
+    def _extend(self, cols: dict[str, dict[str, list[Any]]], case: str, items: Any, make: Any) -> None:
+        """Append the rows of ``items`` (a tuple the recommender shares between answers) under ``case``."""
+        if not items:
+            return
+        hit = self._made.get(id(items))
+        if hit is None or hit[0] is not items:
+            hit = self._made[id(items)] = (items, make(items))
+        for table, columns in hit[1].items():
+            target = cols[table]
+            target["case"] += [case] * len(columns[0])
+            for name, values in zip(list(target)[1:], columns):
+                target[name] += values
+
+
+def _array(pa: Any, values: list[Any], kind: str) -> Any:
+    if kind == "dict":
+        return pa.array(values, pa.string()).dictionary_encode()
+    return pa.array(values, {"str": pa.string(), "int": pa.int64(), "bool": pa.bool_(), "list": pa.list_(pa.string())}[kind])
+
+
+def run_tables(recommender: "Recommender") -> dict[str, "pa.Table"]:
+    """The tables written once per run: every statement the answers may cite (rules, sources) and every option."""
+    pa = arrow()
+    citations = sorted(recommender.citations.items())
+    questions = recommender.questions
+    options = [fields for fields, _ in recommender.described]
+    columns = {
+        "rules": ([k for k, _ in citations], [label for _, (label, _) in citations], [questions.get(k) for k, _ in citations]),
+        "sources": ([k for k, _ in citations], [c.source for _, (_, c) in citations], [c.section for _, (_, c) in citations],
+                    [c.quote for _, (_, c) in citations]),
+        "options": ([o[0] for o in options], [o[1] for o in options], [o[2] for o in options], [o[3] for o in options],
+                    [o[5] for o in options], [list(o[4]) for o in options]),
+    }
+    return {t: pa.table({n: _array(pa, v, "str" if kind == "dict" else kind) for (n, kind, _), v in zip(SCHEMAS[t], cols)}, schema=schema(t))
+            for t, cols in columns.items()}
+
+
+class ParquetSink:
+    """Writes the tables to DIR/NAME.parquet, a chunk at a time (one row group per chunk), then the run's tables and
+    ``run.json`` (the counts) on ``close``. Refuses a folder that already holds answers: nothing is overwritten."""
+
+    FILES = (*PER_CASE, "rules", "sources", "options")
+
+    def __init__(self, folder: str) -> None:
+        arrow()
+        self.folder = folder
+        taken = [f"{t}.parquet" for t in self.FILES if os.path.exists(os.path.join(folder, f"{t}.parquet"))]
+        if taken:
+            raise InputError(f"{folder}: already holds {', '.join(taken[:3])}; give a new or empty --output folder "
+                             "(nothing is overwritten)")
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"{folder}: cannot create the --output folder ({exc.strerror})") from exc
+        self.writers: dict[str, Any] = {}
+        self.counts: dict[str, int] = {"cases": 0, "answered": 0, "errors": 0, "unrecognized_only": 0}
+
+    def write(self, tables: dict[str, "pa.Table"]) -> None:
+        import pyarrow.compute as pc  # optional (hipkg[cohort]): imported where it is used
+        import pyarrow.parquet as pq  # optional (hipkg[cohort]): imported where it is used
+
+        for name, table in tables.items():
+            writer = self.writers.get(name)
+            if writer is None:
+                writer = self.writers[name] = pq.ParquetWriter(os.path.join(self.folder, f"{name}.parquet"), schema(name),
+                                                               compression="zstd")
+            writer.write_table(table)
+        cases = tables["cases"]
+        answered = cases.column("error").null_count
+        self.counts["cases"] += cases.num_rows
+        self.counts["answered"] += answered
+        self.counts["errors"] += cases.num_rows - answered
+        self.counts["unrecognized_only"] += int(pc.sum(pc.equal(cases.column("recognized"), False)).as_py() or 0)
+
+    def close(self, recommender: "Recommender", report: dict[str, Any]) -> dict[str, Any]:
+        """Write the run's tables (and empty per-case tables when there were no cases) and run.json; returns the counts."""
+        import pyarrow.parquet as pq  # optional (hipkg[cohort]): imported where it is used
+
+        for name in PER_CASE:
+            if name not in self.writers:
+                pq.write_table(schema(name).empty_table(), os.path.join(self.folder, f"{name}.parquet"), compression="zstd")
+        for writer in self.writers.values():
+            writer.close()
+        self.writers = {}
+        for name, table in run_tables(recommender).items():
+            pq.write_table(table, os.path.join(self.folder, f"{name}.parquet"), compression="zstd")
+        summary = {**self.counts, **report}
+        with open(os.path.join(self.folder, "run.json"), "w", encoding="utf-8") as handle:
+            json.dump(summary, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+        return summary
