@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from hipkg.errors import InputError, MissingExtra
@@ -30,22 +29,22 @@ SCHEMAS: dict[str, tuple[tuple[str, str, str], ...]] = {
               ("goal", "dict", "the goal slug"), ("policy", "dict", "the policy slug"),
               ("recognized", "bool", "whether any code of the situation names a concept of the graph"),
               ("error", "str", "why the case could not be answered (null when it was): it has no other rows")),
-    "answers": (("case", "str", "the case id"), ("option", "dict", "the option id (see options)"),
+    "answers": (("case", "dict", "the case id"), ("option", "dict", "the option id (see options)"),
                 ("status", "dict", "fits, caution, check, avoid or not-indicated"),
                 ("guidelines", "dict", "the guidelines' verdict on the option for this case")),
-    "reasons": (("case", "str", "the case id"), ("option", "dict", "the option id"),
+    "reasons": (("case", "dict", "the case id"), ("option", "dict", "the option id"),
                 ("rule", "dict", "the rule (or check) that applies (see rules)"),
                 ("kind", "dict", "indication, caution, contraindication, check or guideline"),
                 ("because", "dict", "the fact of the situation that brought it"),
                 ("asks", "dict", "a check: the rule it asks about"), ("severity", "dict", "a guideline rule: avoid or caution")),
-    "checks": (("case", "str", "the case id"), ("rule", "dict", "the rule that may apply"), ("check", "dict", "the open check"),
+    "checks": (("case", "dict", "the case id"), ("rule", "dict", "the rule that may apply"), ("check", "dict", "the open check"),
                ("question", "dict", "the question that settles it"), ("because", "list", "the facts that raise it")),
-    "fired": (("case", "str", "the case id"), ("rule", "dict", "a rule the situation triggers"),
+    "fired": (("case", "dict", "the case id"), ("rule", "dict", "a rule the situation triggers"),
               ("because", "list", "the facts that trigger it")),
-    "assumed_absent": (("case", "str", "the case id"),
+    "assumed_absent": (("case", "dict", "the case id"),
                        ("rule", "dict", "an avoid-level contraindication neither triggered, asked nor ruled out")),
-    "unrecognized": (("case", "str", "the case id"), ("code", "str", "a code the graph does not use")),
-    "advice": (("case", "str", "the case id"), ("advice", "dict", "advice that applies (see rules)"),
+    "unrecognized": (("case", "dict", "the case id"), ("code", "str", "a code the graph does not use")),
+    "advice": (("case", "dict", "the case id"), ("advice", "dict", "advice that applies (see rules)"),
                ("because", "list", "what brought it")),
     "rules": (("rule", "str", "a rule, check, threshold, window, advice or alternative id"), ("label", "str", "its label"),
               ("question", "str", "a check's question (null otherwise)")),
@@ -76,23 +75,42 @@ def schema(name: str, plain: bool = False) -> "pa.Schema":
     return pa.schema([pa.field(n, types[t]) for n, t, _ in SCHEMAS[name]])
 
 
-@dataclass
 class Columns:
     """Builds the per-case tables of one chunk. Answers share their option tuples (the recommender's memos), so the
-    columns of an option tuple are made once and reused by identity, bounded like hipkg.recommending.LineWriter."""
+    columns of an option tuple are made once, as arrays of dictionary indices, and a chunk's answers and reasons are
+    those arrays joined (numpy): no Python work per row. The dictionaries and the arrays are kept across chunks and
+    dropped together once they hold LIMIT entries, which bounds memory."""
 
-    LIMIT = 20_000
+    LIMIT = 50_000
 
-    _made: dict[int, tuple[object, tuple[list[Any], ...]]] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._made: dict[int, tuple[object, Any]] = {}
+        self._codes: dict[str, dict[str | None, int]] = {k: {} for k in ("option", "status", "verdict", "rule", "kind", "because", "severity")}
+
+    def _code(self, kind: str, value: str | None) -> int:
+        """The dictionary index of ``value`` (-1: null)."""
+        if value is None:
+            return -1
+        codes = self._codes[kind]
+        found = codes.get(value)
+        if found is None:
+            found = codes[value] = len(codes)
+        return found
 
     def tables(self, items: Iterable[tuple[str, int | None, "Recommendation | str"]]) -> dict[str, "pa.Table"]:
         """(case, line, answer or error message) -> the per-case tables."""
+        import numpy as np  # with pyarrow (hipkg[cohort]): imported where it is used
+
         pa = arrow()
-        cols: dict[str, dict[str, list[Any]]] = {t: {n: [] for n, _, _ in SCHEMAS[t]} for t in PER_CASE}
-        if len(self._made) > self.LIMIT:
-            self._made.clear()
+        if len(self._made) + sum(map(len, self._codes.values())) > self.LIMIT:
+            self._reset()
+        small: dict[str, dict[str, list[Any]]] = {t: {n: [] for n, _, _ in SCHEMAS[t]} for t in PER_CASE if t not in ("answers", "reasons")}
+        big: list[tuple[int, Any]] = []  # (case number, the option tuple's arrays)
         for case, line, r in items:
-            c = cols["cases"]
+            c = small["cases"]
             c["case"].append(case)
             c["line"].append(line)
             if isinstance(r, str):
@@ -108,37 +126,66 @@ class Columns:
                      + len(s.observations) + len(s.procedures))
             c["recognized"].append(given > len(r.unrecognized))
             c["error"].append(None)
-            self._extend(cols, case, r.options, self._options)
-            self._extend(cols, case, r.questions, lambda qs: {"checks": (
-                [q.id for q in qs], [q.check for q in qs], [q.question for q in qs], [list(q.because) for q in qs])})
-            self._extend(cols, case, r.rules, lambda rs: {"fired": ([f.id for f in rs], [list(f.because) for f in rs])})
-            self._extend(cols, case, r.assumed_absent, lambda rs: {"assumed_absent": ([f.id for f in rs],)})
-            self._extend(cols, case, r.advice, lambda a: {"advice": ([x.id for x in a], [list(x.because) for x in a])})
-            unrecognized = r.unrecognized_json()
-            cols["unrecognized"]["case"] += [case] * len(unrecognized)
-            cols["unrecognized"]["code"] += unrecognized
-        return {t: pa.table({n: _array(pa, v, kind) for (n, kind, _), v in zip(SCHEMAS[t], cols[t].values())}, schema=schema(t))
-                for t in PER_CASE}
+            big.append((len(c["case"]) - 1, self._arrays(r.options)))
+            for table, rows in (("checks", [(q.id, q.check, q.question, list(q.because)) for q in r.questions]),
+                                ("fired", [(f.id, list(f.because)) for f in r.rules]),
+                                ("assumed_absent", [(f.id,) for f in r.assumed_absent]),
+                                ("unrecognized", [(u,) for u in r.unrecognized_json()]),
+                                ("advice", [(a.id, list(a.because)) for a in r.advice])):
+                for row in rows:
+                    for name, value in zip(small[table], (case, *row)):
+                        small[table][name].append(value)
+        out = {t: pa.table({n: _array(pa, v, kind) for (n, kind, _), v in zip(SCHEMAS[t], cols.values())}, schema=schema(t))
+               for t, cols in small.items()}
+        cases = pa.array(small["cases"]["case"], pa.string())
+        dictionaries = {k: pa.array(list(v), pa.string()) for k, v in self._codes.items()}
+        for table, kinds in (("answers", ("option", "status", "verdict")), ("reasons", ("option", "rule", "kind", "because", "rule", "severity"))):
+            parts = [(number, arrays[table]) for number, arrays in big]
+            counts = np.array([len(a[0]) for _, a in parts], dtype=np.int64)
+            columns = {"case": pa.DictionaryArray.from_arrays(pa.array(np.repeat(np.array([n for n, _ in parts], dtype=np.int32), counts)), cases)}
+            for (name, _, _), kind, i in zip(SCHEMAS[table][1:], kinds, range(len(kinds))):
+                indices = np.concatenate([a[i] for _, a in parts]) if parts else np.zeros(0, dtype=np.int32)
+                columns[name] = pa.DictionaryArray.from_arrays(pa.array(indices, mask=indices < 0), dictionaries[kind])
+            out[table] = pa.table(columns, schema=schema(table))
+        return {t: out[t] for t in PER_CASE}
 
-    @staticmethod
-    def _options(options: Sequence[Any]) -> dict[str, tuple[list[Any], ...]]:
-        reasons = [(o.id, x) for o in options for x in o.reasons]
-        return {"answers": ([o.id for o in options], [o.status for o in options], [o.guidelines.verdict for o in options]),
-                "reasons": ([i for i, _ in reasons], [x.id for _, x in reasons], [x.kind for _, x in reasons],
-                            [x.because for _, x in reasons], [x.rule for _, x in reasons], [x.severity for _, x in reasons])}
+    def _arrays(self, options: Sequence[Any]) -> dict[str, tuple[Any, ...]]:
+        """The dictionary indices of an option tuple's answers and reasons, made once per tuple (by identity)."""
+        import numpy as np  # with pyarrow (hipkg[cohort]): imported where it is used
 
-    def _extend(self, cols: dict[str, dict[str, list[Any]]], case: str, items: Any, make: Any) -> None:
-        """Append the rows of ``items`` (a tuple the recommender shares between answers) under ``case``."""
-        if not items:
-            return
-        hit = self._made.get(id(items))
-        if hit is None or hit[0] is not items:
-            hit = self._made[id(items)] = (items, make(items))
-        for table, columns in hit[1].items():
-            target = cols[table]
-            target["case"] += [case] * len(columns[0])
-            for name, values in zip(list(target)[1:], columns):
-                target[name] += values
+        hit = self._made.get(id(options))
+        if hit is not None and hit[0] is options:
+            return hit[1]
+        rows = [self._option(o) for o in options]
+        i32 = lambda values: np.array(values, dtype=np.int32)  # noqa: E731
+        made = {"answers": tuple(i32([row[0][i] for row in rows]) for i in range(3)),
+                "reasons": tuple(i32([v for row in rows for v in row[1][i]]) for i in range(6))}
+        self._made[id(options)] = (options, made)
+        return made
+
+    def _reason(self, x: Any) -> tuple[int, int, int, int, int]:
+        """A reason's codes (rule, kind, because, asks, severity): reasons are interned, so made once each."""
+        hit = self._made.get(id(x))
+        if hit is not None and hit[0] is x:
+            return hit[1]
+        code = self._code
+        made = (code("rule", x.id), code("kind", x.kind), code("because", x.because), code("rule", x.rule), code("severity", x.severity))
+        self._made[id(x)] = (x, made)
+        return made
+
+    def _option(self, o: Any) -> tuple[tuple[int, int, int], tuple[list[int], ...]]:
+        """One option's answer codes and reason columns: equal options are one object across tuples (the recommender
+        shares them), so this is made once per option result, by identity."""
+        hit = self._made.get(id(o))
+        if hit is not None and hit[0] is o:
+            return hit[1]
+        option = self._code("option", o.id)
+        hit = self._made.get(id(o.reasons))
+        if hit is None or hit[0] is not o.reasons:  # reason tuples are shared by the options the same rules concern
+            hit = self._made[id(o.reasons)] = (o.reasons, tuple(map(list, zip(*map(self._reason, o.reasons)))) or ([], [], [], [], []))
+        made = ((option, self._code("status", o.status), self._code("verdict", o.guidelines.verdict)), ([option] * len(o.reasons), *hit[1]))
+        self._made[id(o)] = (o, made)
+        return made
 
 
 def _array(pa: Any, values: list[Any], kind: str) -> Any:
