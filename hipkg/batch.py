@@ -141,17 +141,21 @@ def _parquet_lines(path: str) -> Iterator[tuple[int, Any]]:
     for batch in parquet.iter_batches(batch_size=1000):
         for row in batch.to_pylist():
             number += 1
-            data = _given(row)
-            if "situation" in names:
-                text = row.get("situation")
-                if not isinstance(text, str):
-                    yield number, Unreadable("no 'situation' text in this row")
-                    continue
-                inner = _object(text)
-                yield number, ({**inner, **({"case": row["case"]} if row.get("case") is not None else {})} if inner is not None
-                               else text)
-                continue
-            yield number, data
+            yield number, row_situation(row)
+
+
+def row_situation(row: dict[str, Any]) -> Any:
+    """A row of a table of situations (Parquet, Spark) as a batch line: a dict of situation keys with its "case", from
+    the keys' columns or from JSON text in ``situation``; Unreadable when ``situation`` holds no text."""
+    if "situation" not in row:
+        return _given(row)
+    text = row.get("situation")
+    if not isinstance(text, str):
+        return Unreadable("no 'situation' text in this row")
+    inner = _object(text)
+    if inner is None:
+        return text
+    return {**inner, "case": row["case"]} if row.get("case") is not None else inner
 
 
 def _given(value: Any) -> Any:

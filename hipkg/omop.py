@@ -129,6 +129,7 @@ class OmopReader:
         self.store, self.con = store, con
         self.names = names or FhirReader(store)
         self.counts = Counts()
+        self.last: dict[str, Any] = {}  # the situation of the person read last, as JSON has it (hipkg.spark ships it)
         self._check()
         self.con.execute("CREATE OR REPLACE TEMP TABLE hipkg_vocabulary (vocabulary_id VARCHAR, prefix VARCHAR, units BOOLEAN)")
         self.con.executemany("INSERT INTO hipkg_vocabulary VALUES (?, ?, ?)", self.vocabularies)
@@ -298,7 +299,7 @@ class OmopReader:
                     data["observations"].append({**item, "_row": rid})
         for o in data["observations"]:
             del o["_row"]
-        given = {"date": date, **{k: v for k, v in data.items() if v}}
+        given = self.last = {"date": date, **{k: v for k, v in data.items() if v}}
         try:
             situation = situations.from_dict(self.store.vocabulary, given, f"OMOP CDM person {person}", findings_required=False)
         except InvalidSituation as exc:

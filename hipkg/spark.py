@@ -1,0 +1,221 @@
+"""Spark, for more than one machine: situations answered in the executors, with the same queries as everywhere else.
+
+The built graph (the cached N-Quads) is broadcast, so it reaches each executor once; each Python worker loads it into
+an in-process Oxigraph store on first use and keeps it. A partition is answered chunk by chunk with the batch path
+(hipkg.batch.answer_chunk, hipkg.columnar), through ``mapInArrow``: one long Arrow batch per chunk, holding the rows
+of every per-case table side by side (column ``table`` says which), which ``tables`` splits into one DataFrame per
+table with the columns of hipkg.columnar.SCHEMAS. ``pyspark`` is an optional extra: pip install 'hipkg[spark]'.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import warnings
+import tempfile
+from dataclasses import replace
+from functools import partial
+from typing import TYPE_CHECKING, Any, Iterator
+
+from hipkg.batch import Chunk, Unreadable, answer_chunk, row_situation
+from hipkg.columnar import PER_CASE, SCHEMAS, Columns, arrow, run_tables, schema
+from hipkg.errors import InputError, InvalidSituation, MissingExtra
+from hipkg.fhir_in import FhirReader
+from hipkg.omop import CdmReading, OmopReader, connect
+from hipkg.recommending import LineWriter, Recommender
+from hipkg.situations import from_dict
+from hipkg.store import Store, bundle_key, bundled_nquads, read_mappings
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyspark.sql import DataFrame, SparkSession
+
+#: Situations per query run in an executor.
+CHUNK = 1000
+
+
+def _pyspark() -> Any:
+    try:
+        import pyspark.sql as module
+    except ImportError:
+        raise MissingExtra("Spark (hipkg.spark, hipkg cohort --spark)", "pyspark", "spark") from None
+    return module
+
+
+def session(master: str, name: str = "hipkg") -> "SparkSession":
+    """A Spark session on ``master`` (local[2], spark://HOST:7077, yarn). Locally, the executors run this Python
+    (PYSPARK_PYTHON, unless set), so that they import the hipkg and the packages this process does."""
+    sql = _pyspark()
+    if master.startswith("local"):
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+    spark = (sql.SparkSession.builder.master(master).appName(name).config("spark.sql.shuffle.partitions", "8")
+             .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false").getOrCreate())
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def _long() -> list[tuple[str, str, str]]:
+    """(column of the long batch, table, column): every per-case table's columns side by side."""
+    return [(f"{t}__{n}", t, n) for t in PER_CASE for n, _, _ in SCHEMAS[t]]
+
+
+def _long_schema() -> "pa.Schema":
+    pa = arrow()
+    fields = [pa.field("table", pa.string())]
+    for name, table, column in _long():
+        fields.append(pa.field(name, schema(table, plain=True).field(column).type))
+    return pa.schema(fields)
+
+
+def _spark_type(t: "pa.DataType") -> Any:
+    types = _pyspark().types
+    pa = arrow()
+    if pa.types.is_list(t):
+        return types.ArrayType(types.StringType())
+    return {pa.string(): types.StringType(), pa.int64(): types.LongType(), pa.bool_(): types.BooleanType()}[t]
+
+
+_worker: tuple[str, Recommender, FhirReader, Columns] | None = None
+
+
+def _recommender(graph: Any, key: str) -> tuple[Recommender, FhirReader, Columns]:
+    """The executor's recommender for the broadcast graph (``key``: its content key), loaded once per Python worker."""
+    global _worker
+    if _worker is None or _worker[0] != key:
+        mapping_set = read_mappings()
+        recommender = Recommender(Store(graph.value, mapping_set, "oxigraph"))
+        _worker = (key, recommender, FhirReader(recommender.store), Columns())
+    return _worker[1], _worker[2], _worker[3]
+
+
+def _answer(graph: Any, key: str, cohort: bool, batches: Iterator["pa.RecordBatch"]) -> Iterator["pa.RecordBatch"]:
+    """mapInArrow: a partition's situations (case, situation JSON or key columns; a cohort's also ``read``) -> the
+    long batches of their tables."""
+    pa = arrow()
+    recommender, fhir, columns = _recommender(graph, key)
+    long = _long_schema()
+    for batch in batches:
+        rows = batch.to_pylist()
+        for start in range(0, len(rows), CHUNK):
+            lines = tuple(_line(recommender, row, cohort) for row in rows[start:start + CHUNK])
+            answered = answer_chunk(recommender, Chunk("Spark", False, lines=lines, columnar=True, unit="case"), LineWriter(), fhir, columns)
+            for table in PER_CASE:
+                part = answered.tables[table]
+                if not part.num_rows:
+                    continue
+                arrays = {f"{table}__{n}": part.column(n).cast(long.field(f"{table}__{n}").type) for n in part.column_names}
+                yield pa.RecordBatch.from_arrays(
+                    [pa.array([table] * part.num_rows, pa.string()),
+                     *(arrays[f.name].combine_chunks() if f.name in arrays else pa.nulls(part.num_rows, f.type) for f in list(long)[1:])],
+                    schema=long)
+
+
+def _line(recommender: Recommender, row: dict[str, Any], cohort: bool) -> tuple[str, Any]:
+    """(case, the situation read, or Unreadable): a cohort's persons are read as hipkg.omop reads them (no finding
+    needed, with how they were read); anything else as a batch line."""
+    case = str(row.get("case"))
+    read = row.pop("read", None) if cohort else None
+    raw = row_situation(row)
+    if not cohort or not isinstance(raw, dict):
+        return case, raw
+    data = {k: v for k, v in raw.items() if k != "case"}
+    try:
+        situation = from_dict(recommender.vocabulary, data, f"OMOP CDM person {case}", findings_required=False)
+    except InvalidSituation as exc:
+        return case, Unreadable(exc.public)
+    if read:
+        given = json.loads(read)
+        situation = replace(situation, reading=CdmReading(given["person"], tuple(tuple(i) for i in given["ignored"]),
+                                                          tuple(given["unrecognized"])))
+    return case, situation
+
+
+def tables(situations: "DataFrame", cohort: bool = False) -> dict[str, "DataFrame"]:
+    """One DataFrame per table of hipkg.columnar, for a DataFrame of situations: a ``case`` column and either
+    ``situation`` (JSON text) or a column per situation key (``findings``, ``observations``, ...). Read it from
+    Parquet (spark.read.parquet) or a table (spark.table); write the results with ``write``. The run tables (rules,
+    sources, options) come from this process's graph."""
+    if "case" not in situations.columns:
+        raise InputError(f"a DataFrame of situations needs a 'case' column; it has {', '.join(situations.columns)[:300]}")
+    spark = situations.sparkSession
+    functions, types = _pyspark().functions, _pyspark().types
+    graph = spark.sparkContext.broadcast(bundled_nquads(read_mappings()))
+    long = _long_schema()
+    struct = types.StructType([types.StructField(f.name, _spark_type(f.type), True) for f in long])
+    parallelism = spark.sparkContext.defaultParallelism
+    if situations.rdd.getNumPartitions() < parallelism:  # a small file is one partition: spread it over the cores
+        situations = situations.repartition(parallelism)
+    answered = situations.mapInArrow(partial(_answer, graph, bundle_key(), cohort), struct).persist()
+    out = {}
+    for table in PER_CASE:
+        out[table] = answered.filter(functions.col("table") == table).select(
+            *(functions.col(f"{table}__{n}").alias(n) for n, _, _ in SCHEMAS[table]))
+    recommender = Recommender(Store(bundled_nquads(read_mappings()), read_mappings(), "oxigraph"))
+    for name, table in run_tables(recommender).items():
+        out[name] = spark.createDataFrame(table.to_pylist(), types.StructType(
+            [types.StructField(f.name, _spark_type(f.type), True) for f in table.schema]))
+    return out
+
+
+def recommend(situations: "DataFrame") -> "DataFrame":
+    """The ``answers`` table (case, option, status, guidelines) of a DataFrame of situations; ``tables`` gives all."""
+    return tables(situations)["answers"]
+
+
+def write(frames: dict[str, "DataFrame"], output: str | None = None, table_prefix: str | None = None) -> None:
+    """Write the tables as Parquet under ``output`` (OUTPUT/NAME.parquet, a folder of parts each) or as Spark tables
+    named PREFIXNAME."""
+    for name, frame in frames.items():
+        if output is not None:
+            frame.write.mode("errorifexists").parquet(os.path.join(output, f"{name}.parquet"))
+        if table_prefix is not None:
+            frame.write.mode("errorifexists").saveAsTable(f"{table_prefix}{name}")
+
+
+def cohort(recommender: Recommender, url: str, date: str, output: str, master: str, stop: bool = True) -> dict[str, Any]:
+    """hipkg cohort --spark: the CDM read here (hipkg.omop), its persons answered in Spark's executors, the tables
+    written under ``output``. With ``stop``, a person with a bad record ends the run before anything is answered."""
+    pa = arrow()
+    import pyarrow.parquet as pq  # optional (hipkg[cohort]): imported where it is used
+
+    reader = OmopReader(recommender.store, connect(url))
+    if os.path.exists(output) and os.listdir(output):
+        raise InputError(f"{output}: the --output folder is not empty; give a new or empty one (nothing is overwritten)")
+    spool = tempfile.mkdtemp(prefix="hipkg-spark-")
+    path = os.path.join(spool, "situations.parquet")
+    columns: dict[str, list[Any]] = {"case": [], "situation": [], "read": []}
+    writer = pq.ParquetWriter(path, pa.schema([("case", pa.string()), ("situation", pa.string()), ("read", pa.string())]))
+    try:
+        for person, situation in reader.persons(date, stop):
+            columns["case"].append(str(person))
+            if isinstance(situation, str):
+                columns["situation"].append(None)
+                columns["read"].append(None)
+            else:
+                columns["situation"].append(json.dumps(reader.last))
+                r = situation.reading
+                columns["read"].append(json.dumps({"person": r.person, "ignored": r.ignored, "unrecognized": r.unrecognized}) if r else None)
+            if len(columns["case"]) >= 100_000:
+                writer.write_table(pa.table(columns))
+                columns = {k: [] for k in columns}
+        writer.write_table(pa.table(columns))
+        writer.close()
+        spark = session(master, "hipkg cohort")
+        frames = tables(spark.read.parquet(path), cohort=True)
+        write(frames, output)
+        cases = frames["cases"]
+        functions = _pyspark().functions
+        counts = cases.agg(functions.count("*").alias("cases"), functions.count("error").alias("errors"),
+                           functions.sum(functions.when(~functions.col("recognized"), 1).otherwise(0)).alias("unrecognized_only")).first()
+    finally:
+        for name in os.listdir(spool):
+            os.unlink(os.path.join(spool, name))
+        os.rmdir(spool)
+    summary = {"cases": counts["cases"], "answered": counts["cases"] - counts["errors"], "errors": counts["errors"],
+               "unrecognized_only": int(counts["unrecognized_only"] or 0), "input": url, "date": date, "spark": master,
+               **reader.counts.to_json()}
+    with open(os.path.join(output, "run.json"), "w", encoding="utf-8") as handle:
+        json.dump(summary, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    return summary
