@@ -109,8 +109,10 @@ class _Cdm:
             self.condition(pid, s, rng.choice(("M70.61", "M70.71")))
         elif profile < 0.7:  # only codes the graph does not use
             self.condition(pid, s, rng.choice(("I10", "J45.909")))
-        elif profile < 0.8:
+        elif profile < 0.8:  # an infection, half of the time with hip osteoarthritis
             self.condition(pid, s, rng.choice(("L03.90", "A41.9")))
+            if rng.random() < 0.5:
+                self.condition(pid, s, "M16.11")
         else:
             self.condition(pid, s, rng.choice(("M16.11", "M70.61")))
             self.condition(pid, s, "R50.9", recent=True)
