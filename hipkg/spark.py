@@ -36,7 +36,7 @@ CHUNK = 1000
 
 def _pyspark() -> Any:
     try:
-        import pyspark.sql as module
+        import pyspark.sql as module  # optional (hipkg[spark]): imported where it is used
     except ImportError:
         raise MissingExtra("Spark (hipkg.spark, hipkg cohort --spark)", "pyspark", "spark") from None
     return module
