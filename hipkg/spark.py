@@ -2,9 +2,10 @@
 
 The built graph (the cached N-Quads) is broadcast, so it reaches each executor once; each Python worker loads it into
 an in-process Oxigraph store on first use and keeps it. A partition is answered chunk by chunk with the batch path
-(hipkg.batch.answer_chunk, hipkg.columnar), through ``mapInArrow``: one long Arrow batch per chunk, holding the rows
-of every per-case table side by side (column ``table`` says which), which ``tables`` splits into one DataFrame per
-table with the columns of hipkg.columnar.SCHEMAS. ``pyspark`` is an optional extra: pip install 'hipkg[spark]'.
+(hipkg.batch.answer_chunk, hipkg.columnar), through ``mapInArrow``: a row per chunk and table, the table as an Arrow
+IPC stream (dictionary-encoded: Spark moves a few bytes a row, not a row of every table's columns), kept (persist) and
+turned back into rows per table by a second ``mapInArrow``, so that ``tables`` gives one DataFrame per table with the
+columns of hipkg.columnar.SCHEMAS, answered once whatever is written. ``pyspark`` is an optional extra: pip install 'hipkg[spark]'.
 """
 from __future__ import annotations
 
@@ -55,17 +56,10 @@ def session(master: str, name: str = "hipkg") -> "SparkSession":
     return spark
 
 
-def _long() -> list[tuple[str, str, str]]:
-    """(column of the long batch, table, column): every per-case table's columns side by side."""
-    return [(f"{t}__{n}", t, n) for t in PER_CASE for n, _, _ in SCHEMAS[t]]
-
-
-def _long_schema() -> "pa.Schema":
-    pa = arrow()
-    fields = [pa.field("table", pa.string())]
-    for name, table, column in _long():
-        fields.append(pa.field(name, schema(table, plain=True).field(column).type))
-    return pa.schema(fields)
+def _struct(fields: "pa.Schema") -> Any:
+    """The Spark schema of an Arrow schema of plain columns."""
+    types = _pyspark().types
+    return types.StructType([types.StructField(f.name, _spark_type(f.type), True) for f in fields])
 
 
 def _spark_type(t: "pa.DataType") -> Any:
@@ -90,25 +84,34 @@ def _recommender(graph: Any, key: str) -> tuple[Recommender, FhirReader, Columns
 
 
 def _answer(graph: Any, key: str, cohort: bool, batches: Iterator["pa.RecordBatch"]) -> Iterator["pa.RecordBatch"]:
-    """mapInArrow: a partition's situations (case, situation JSON or key columns; a cohort's also ``read``) -> the
-    long batches of their tables."""
+    """mapInArrow: a partition's situations (case, situation JSON or key columns; a cohort's also ``read``) -> one
+    row per chunk and table: its name and the table as an Arrow IPC stream (dictionary-encoded, so a few bytes a row)."""
     pa = arrow()
     recommender, fhir, columns = _recommender(graph, key)
-    long = _long_schema()
     for batch in batches:
         rows = batch.to_pylist()
         for start in range(0, len(rows), CHUNK):
             lines = tuple(_line(recommender, row, cohort) for row in rows[start:start + CHUNK])
             answered = answer_chunk(recommender, Chunk("Spark", False, lines=lines, columnar=True, unit="case"), LineWriter(), fhir, columns)
+            names, blobs = [], []
             for table in PER_CASE:
                 part = answered.tables[table]
-                if not part.num_rows:
-                    continue
-                arrays = {f"{table}__{n}": part.column(n).cast(long.field(f"{table}__{n}").type) for n in part.column_names}
-                yield pa.RecordBatch.from_arrays(
-                    [pa.array([table] * part.num_rows, pa.string()),
-                     *(arrays[f.name].combine_chunks() if f.name in arrays else pa.nulls(part.num_rows, f.type) for f in list(long)[1:])],
-                    schema=long)
+                if part.num_rows:
+                    sink = pa.BufferOutputStream()
+                    with pa.ipc.new_stream(sink, part.schema) as stream:
+                        stream.write_table(part)
+                    names.append(table)
+                    blobs.append(sink.getvalue().to_pybytes())
+            yield pa.RecordBatch.from_arrays([pa.array(names, pa.string()), pa.array(blobs, pa.binary())], names=["table", "data"])
+
+
+def _rows(table: str, batches: Iterator["pa.RecordBatch"]) -> Iterator["pa.RecordBatch"]:
+    """mapInArrow: one table's IPC streams -> its rows, dictionary columns as plain strings (Spark's types)."""
+    pa = arrow()
+    plain = schema(table, plain=True)
+    for batch in batches:
+        for blob in batch.column("data"):
+            yield from pa.ipc.open_stream(blob.as_buffer()).read_all().cast(plain).to_batches()
 
 
 def _line(recommender: Recommender, row: dict[str, Any], cohort: bool) -> tuple[str, Any]:
@@ -141,20 +144,16 @@ def tables(situations: "DataFrame", cohort: bool = False) -> dict[str, "DataFram
     spark = situations.sparkSession
     functions, types = _pyspark().functions, _pyspark().types
     graph = spark.sparkContext.broadcast(bundled_nquads(read_mappings()))
-    long = _long_schema()
-    struct = types.StructType([types.StructField(f.name, _spark_type(f.type), True) for f in long])
     parallelism = spark.sparkContext.defaultParallelism
     if situations.rdd.getNumPartitions() < parallelism:  # a small file is one partition: spread it over the cores
         situations = situations.repartition(parallelism)
-    answered = situations.mapInArrow(partial(_answer, graph, bundle_key(), cohort), struct).persist()
-    out = {}
-    for table in PER_CASE:
-        out[table] = answered.filter(functions.col("table") == table).select(
-            *(functions.col(f"{table}__{n}").alias(n) for n, _, _ in SCHEMAS[table]))
+    chunks = types.StructType([types.StructField("table", types.StringType()), types.StructField("data", types.BinaryType())])
+    answered = situations.mapInArrow(partial(_answer, graph, bundle_key(), cohort), chunks).persist()
+    out = {table: answered.filter(functions.col("table") == table).mapInArrow(partial(_rows, table), _struct(schema(table, plain=True)))
+           for table in PER_CASE}
     recommender = Recommender(Store(bundled_nquads(read_mappings()), read_mappings(), "oxigraph"))
     for name, table in run_tables(recommender).items():
-        out[name] = spark.createDataFrame(table.to_pylist(), types.StructType(
-            [types.StructField(f.name, _spark_type(f.type), True) for f in table.schema]))
+        out[name] = spark.createDataFrame(table.to_pylist(), _struct(table.schema))
     return out
 
 
