@@ -36,17 +36,20 @@ CHUNK = 1000
 
 
 def _pyspark() -> Any:
+    """pyspark, with pyspark.sql (functions, types) imported."""
     try:
-        import pyspark.sql as module  # optional (hipkg[spark]): imported where it is used
+        import pyspark  # optional (hipkg[spark]): imported where it is used
+        import pyspark.sql.functions  # noqa: F401 - optional (hipkg[spark]): imported where it is used
+        import pyspark.sql.types  # noqa: F401 - optional (hipkg[spark]): imported where it is used
     except ImportError:
         raise MissingExtra("Spark (hipkg.spark, hipkg cohort --spark)", "pyspark", "spark") from None
-    return module
+    return pyspark
 
 
 def session(master: str, name: str = "hipkg") -> "SparkSession":
     """A Spark session on ``master`` (local[2], spark://HOST:7077, yarn). Locally, the executors run this Python
     (PYSPARK_PYTHON, unless set), so that they import the hipkg and the packages this process does."""
-    sql = _pyspark()
+    sql = _pyspark().sql
     if master.startswith("local"):
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
@@ -58,12 +61,12 @@ def session(master: str, name: str = "hipkg") -> "SparkSession":
 
 def _struct(fields: "pa.Schema") -> Any:
     """The Spark schema of an Arrow schema of plain columns."""
-    types = _pyspark().types
+    types = _pyspark().sql.types
     return types.StructType([types.StructField(f.name, _spark_type(f.type), True) for f in fields])
 
 
 def _spark_type(t: "pa.DataType") -> Any:
-    types = _pyspark().types
+    types = _pyspark().sql.types
     pa = arrow()
     if pa.types.is_list(t):
         return types.ArrayType(types.StringType())
@@ -142,13 +145,14 @@ def tables(situations: "DataFrame", cohort: bool = False) -> dict[str, "DataFram
     if "case" not in situations.columns:
         raise InputError(f"a DataFrame of situations needs a 'case' column; it has {', '.join(situations.columns)[:300]}")
     spark = situations.sparkSession
-    functions, types = _pyspark().functions, _pyspark().types
+    functions, types = _pyspark().sql.functions, _pyspark().sql.types
     graph = spark.sparkContext.broadcast(bundled_nquads(read_mappings()))
     parallelism = spark.sparkContext.defaultParallelism
     if situations.rdd.getNumPartitions() < parallelism:  # a small file is one partition: spread it over the cores
         situations = situations.repartition(parallelism)
     chunks = types.StructType([types.StructField("table", types.StringType()), types.StructField("data", types.BinaryType())])
-    answered = situations.mapInArrow(partial(_answer, graph, bundle_key(), cohort), chunks).persist()
+    # kept on disk: a chunk's tables are megabytes, which Spark's memory store must unroll whole (a 1 GB heap ran out)
+    answered = situations.mapInArrow(partial(_answer, graph, bundle_key(), cohort), chunks).persist(_pyspark().StorageLevel.DISK_ONLY)
     out = {table: answered.filter(functions.col("table") == table).mapInArrow(partial(_rows, table), _struct(schema(table, plain=True)))
            for table in PER_CASE}
     recommender = Recommender(Store(bundled_nquads(read_mappings()), read_mappings(), "oxigraph"))
@@ -204,7 +208,7 @@ def cohort(recommender: Recommender, url: str, date: str, output: str, master: s
         frames = tables(spark.read.parquet(path), cohort=True)
         write(frames, output)
         cases = frames["cases"]
-        functions = _pyspark().functions
+        functions = _pyspark().sql.functions
         counts = cases.agg(functions.count("*").alias("cases"), functions.count("error").alias("errors"),
                            functions.sum(functions.when(~functions.col("recognized"), 1).otherwise(0)).alias("unrecognized_only")).first()
     finally:
