@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 #: Situations per query run in an executor.
 CHUNK = 1000
+#: The JVM heap of a local Spark (driver and executor in one); set SPARK_DRIVER_MEMORY to choose another.
+LOCAL_MEMORY = "4g"
 
 
 def _pyspark() -> Any:
@@ -53,8 +55,12 @@ def session(master: str, name: str = "hipkg") -> "SparkSession":
     if master.startswith("local"):
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
-    spark = (sql.SparkSession.builder.master(master).appName(name).config("spark.sql.shuffle.partitions", "8")
-             .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false").getOrCreate())
+    builder = (sql.SparkSession.builder.master(master).appName(name).config("spark.sql.shuffle.partitions", "8")
+               .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false"))
+    if master.startswith("local") and "SPARK_DRIVER_MEMORY" not in os.environ:
+        # locally the driver is the executor too: Spark's 1 GB default heap ran out on 200,000 situations
+        builder = builder.config("spark.driver.memory", LOCAL_MEMORY)
+    spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 
