@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Chunk:
     """Situations to answer: ``lines`` of a batch file as (line number, JSON text or a CSV or Parquet row as a dict),
-    or a cohort's persons as (person_id, situation dict), or ``cases``,
+    or a cohort's persons as (person_id, the Situation read, or Unreadable), or ``cases``,
     IRIs of situations the store holds. ``source`` names the file in messages; ``stop`` says whether the first bad
     situation ends the chunk (``--on-error fail``) or is written as an error line in its place (``skip``)."""
 

@@ -290,6 +290,10 @@ class OmopReader:
                     continue
                 if not unit:
                     raise InvalidCdm(t.table, t.unit, "a measurement without a unit (no UCUM unit concept, no unit_source_value)", rid, person)
+                accepted = self.store.vocabulary.observation_units.get(curie)
+                if accepted is not None and str(unit) not in accepted:  # as hipkg.fhir_in does: left out, with the reason
+                    self._ignore(ignored, ref, "a unit hipkg does not read for its code")
+                    continue
                 item = {"code": curie, "value": float(value), "unit": str(unit), "date": day.isoformat()}
                 if curie in latest:  # rows come in date order: a later one replaces the earlier
                     self._ignore(ignored, f"{t.table}/{data['observations'][latest[curie]]['_row']}", "an earlier value of the same code")

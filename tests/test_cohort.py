@@ -178,6 +178,12 @@ def test_a_code_mapped_from_a_site_vocabulary_is_read(cdm, cohort_duckdb) -> Non
     assert mapped <= indicated
 
 
+def test_a_measurement_in_a_unit_hipkg_does_not_read_is_left_out_and_counted(cdm, tmp_path, capsys) -> None:
+    folder = _broken(cdm, tmp_path, "measurement", lambda t: _set(_set(t, "unit_concept_id", 0, 0), "unit_source_value", 0, "mg/dL"))
+    code, _, err = run(capsys, "cohort", "--omop", str(folder), "--date", DATE, "--output", str(tmp_path / "out"))
+    assert code == 0 and "1 a unit hipkg does not read for its code" in err, err
+
+
 def test_make_synthetic_is_deterministic(tmp_path) -> None:
     for name in ("a", "b"):
         assert main(["cohort", "--make-synthetic", "50", str(tmp_path / name), "--seed", "7"]) == 0
@@ -241,6 +247,7 @@ def test_a_bad_cdm_is_refused_naming_table_column_row_and_person(name, cdm, tmp_
     (["cohort", "--omop", "x", "--date", "2999-01-01", "--output", "x"], "--date 2999-01-01 is in the future"),
     (["cohort", "--make-synthetic", "many", "x"], "--make-synthetic 'many': expected a whole number"),
     (["recommend", "--batch", "x.jsonl", "--format", "parquet"], "give both --format parquet and --output DIR"),
+    (["cohort", "--omop", "x", "--date", DATE, "--output", "x", "--spark", "local[2]", "--jobs", "2"], "--jobs and --chunk are for answering here"),
     (["recommend", "--finding", "ICD10CM:M16.11", "--format", "parquet", "--output", "x"], "--format parquet is for many situations"),
 ])
 def test_bad_usage_is_refused_with_a_message(argv, message, capsys) -> None:

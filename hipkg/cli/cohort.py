@@ -41,10 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--on-error", choices=("fail", "skip"), default="fail",
                    help="a person with a bad record: stop with exit 2 (fail, default), or answer the others and say what was "
                    "wrong in the person's row of cases.parquet (skip)")
-    p.add_argument("--chunk", type=positive(int, "a whole number of persons"), default=1000, metavar="N",
-                   help="persons per query run (default: 1000)")
-    p.add_argument("--jobs", type=positive(int, "a whole number of processes"), default=min(os.cpu_count() or 1, 4), metavar="N",
-                   help="worker processes once there is more than one chunk (default: the number of CPUs, at most 4)")
+    p.add_argument("--chunk", type=positive(int, "a whole number of persons"), default=None, metavar="N",
+                   help="persons per query run (default: 1000; with --spark, hipkg.spark.CHUNK)")
+    p.add_argument("--jobs", type=positive(int, "a whole number of processes"), default=None, metavar="N",
+                   help="worker processes once there is more than one chunk (default: the number of CPUs, at most 4; with "
+                   "--spark, Spark's executors answer instead)")
     p.add_argument("--spark", metavar="MASTER", help="answer on Spark instead: local[2], spark://HOST:7077, yarn (the CDM is "
                    "read here; the situations are answered in the executors)")
     p.add_argument("--make-synthetic", nargs=2, metavar=("N", "DIR"), help="write a synthetic CDM of N persons to DIR (Parquet "
@@ -66,13 +67,16 @@ def run(args: argparse.Namespace) -> int:
     cohort.check_date(args.date)
     kg = hipkg.load()
     stop = args.on_error == "fail"
+    if args.spark and (args.jobs or args.chunk):
+        raise InputError("--jobs and --chunk are for answering here; with --spark, Spark's master and executors decide")
     if args.spark:
         from hipkg import spark  # only when the command runs, not for --help (start-up time)
 
         summary = spark.cohort(kg.recommender, args.omop, args.date, args.output, args.spark, stop)
     else:
         progress = (lambda n: sys.stderr.write(f"\r{n:,} persons answered")) if sys.stderr.isatty() else None
-        summary = cohort.answer(kg.recommender, args.omop, args.date, args.output, stop, args.chunk, args.jobs, progress)
+        summary = cohort.answer(kg.recommender, args.omop, args.date, args.output, stop, args.chunk or 1000,
+                                args.jobs or min(os.cpu_count() or 1, 4), progress)
         if progress is not None:
             sys.stderr.write("\n")
     ignored = ", ".join(f"{n:,} {why}" for why, n in summary["records_ignored"].items() if n) or "none"
