@@ -97,7 +97,7 @@ def main() -> int:
             session.range(1).count()
             startup = time.perf_counter() - start
             start = time.perf_counter()
-            hs.write(hs.tables(session.read.parquet(str(tmp / "spark-in.parquet"))), str(tmp / "spark"))
+            hs.write_parquet(session.read.parquet(str(tmp / "spark-in.parquet")), str(tmp / "spark"), recommender=kg.recommender)
             spark_wall = time.perf_counter() - start
             session.stop()
             local, _, _ = (run_process([hipkg_bin, "recommend", "--batch", str(subset(args.spark_persons)), "--format", "parquet",

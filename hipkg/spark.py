@@ -14,6 +14,7 @@ import os
 import sys
 import warnings
 import tempfile
+import uuid
 from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, Iterator
@@ -128,6 +129,9 @@ def _line(recommender: Recommender, row: dict[str, Any], cohort: bool) -> tuple[
     needed, with how they were read); anything else as a batch line."""
     case = str(row.get("case"))
     read = row.pop("read", None) if cohort else None
+    if cohort and row.get("error"):  # what hipkg.omop found wrong with the person's records
+        return case, Unreadable(row["error"])
+    row.pop("error", None)
     raw = row_situation(row)
     if not cohort or not isinstance(raw, dict):
         return case, raw
@@ -153,9 +157,7 @@ def tables(situations: "DataFrame", cohort: bool = False) -> dict[str, "DataFram
     spark = situations.sparkSession
     functions, types = _pyspark().sql.functions, _pyspark().sql.types
     graph = spark.sparkContext.broadcast(bundled_nquads(read_mappings()))
-    parallelism = spark.sparkContext.defaultParallelism
-    if situations.rdd.getNumPartitions() < parallelism:  # a small file is one partition: spread it over the cores
-        situations = situations.repartition(parallelism)
+    situations = _spread(situations)
     chunks = types.StructType([types.StructField("table", types.StringType()), types.StructField("data", types.BinaryType())])
     # kept on disk: a chunk's tables are megabytes, which Spark's memory store must unroll whole (a 1 GB heap ran out)
     answered = situations.mapInArrow(partial(_answer, graph, bundle_key(), cohort), chunks).persist(_pyspark().StorageLevel.DISK_ONLY)
@@ -182,6 +184,80 @@ def write(frames: dict[str, "DataFrame"], output: str | None = None, table_prefi
             frame.write.mode("errorifexists").saveAsTable(f"{table_prefix}{name}")
 
 
+def _answer_to_files(graph: Any, key: str, cohort: bool, output: str, batches: Iterator["pa.RecordBatch"]) -> Iterator["pa.RecordBatch"]:
+    """mapInArrow: a partition's situations answered as ``_answer`` does, each chunk's tables written by this executor
+    as Parquet parts under OUTPUT/NAME.parquet/; Spark moves only a row per file (table, path, rows, errors,
+    unrecognized-only cases)."""
+    pa = arrow()
+    import pyarrow.fs  # noqa: F401 - optional (hipkg[cohort]): imported where it is used
+    import pyarrow.parquet as pq  # optional (hipkg[cohort]): imported where it is used
+
+    filesystem, root = pa.fs.FileSystem.from_uri(output)
+    recommender, fhir, columns = _recommender(graph, key)
+    for batch in batches:
+        rows = batch.to_pylist()
+        for start in range(0, len(rows), CHUNK):
+            lines = tuple(_line(recommender, row, cohort) for row in rows[start:start + CHUNK])
+            answered = answer_chunk(recommender, Chunk("Spark", False, lines=lines, columnar=True, unit="case"), LineWriter(), fhir, columns)
+            out: dict[str, list[Any]] = {"table": [], "path": [], "rows": [], "errors": [], "unrecognized_only": []}
+            for table in PER_CASE:
+                part = answered.tables[table]
+                if not part.num_rows:
+                    continue
+                folder = f"{root}/{table}.parquet"
+                filesystem.create_dir(folder, recursive=True)
+                path = f"{folder}/part-{uuid.uuid4().hex}.parquet"
+                pq.write_table(part, path, filesystem=filesystem, compression="zstd")
+                cases = part if table == "cases" else None
+                out["table"].append(table)
+                out["path"].append(path)
+                out["rows"].append(part.num_rows)
+                out["errors"].append(part.num_rows - part.column("error").null_count if cases is not None else 0)
+                out["unrecognized_only"].append(part.column("recognized").to_pylist().count(False) if cases is not None else 0)
+            yield pa.RecordBatch.from_pydict(out, schema=pa.schema([("table", pa.string()), ("path", pa.string()), ("rows", pa.int64()),
+                                                                   ("errors", pa.int64()), ("unrecognized_only", pa.int64())]))
+
+
+def write_parquet(situations: "DataFrame", output: str, cohort: bool = False, recommender: Recommender | None = None) -> dict[str, int]:
+    """The tables of a DataFrame of situations written as Parquet by the executors themselves, no Spark rows between:
+    OUTPUT/NAME.parquet is a folder of parts per per-case table (the layout Spark writes; pyarrow, DuckDB and Spark read
+    it as one table) with the schemas of hipkg.columnar, dictionary columns included, and a file per run table. OUTPUT
+    must be reachable from every executor: a local folder on local[N]; on a cluster, a shared file system or a URI
+    pyarrow opens (hdfs://, s3://). Returns the counts of cases, errors and unrecognized-only cases."""
+    pa = arrow()
+    import pyarrow.fs  # noqa: F401 - optional (hipkg[cohort]): imported where it is used
+    import pyarrow.parquet as pq  # optional (hipkg[cohort]): imported where it is used
+
+    if "://" not in output:
+        output = os.path.abspath(output)
+    filesystem, root = pa.fs.FileSystem.from_uri(output)
+    if filesystem.get_file_info(pa.fs.FileSelector(root, allow_not_found=True)):
+        raise InputError(f"{output}: the output folder is not empty; give a new or empty one (nothing is overwritten)")
+    situations = _spread(situations)
+    spark = situations.sparkSession
+    graph = spark.sparkContext.broadcast(bundled_nquads(read_mappings()))
+    types = _pyspark().sql.types
+    files = types.StructType([types.StructField("table", types.StringType()), types.StructField("path", types.StringType()),
+                              *(types.StructField(n, types.LongType()) for n in ("rows", "errors", "unrecognized_only"))])
+    written = situations.mapInArrow(partial(_answer_to_files, graph, bundle_key(), cohort, output), files).collect()
+    recommender = recommender or Recommender(Store(bundled_nquads(read_mappings()), read_mappings(), "oxigraph"))
+    for name, table in run_tables(recommender).items():
+        pq.write_table(table, f"{root}/{name}.parquet", filesystem=filesystem, compression="zstd")
+    for name in PER_CASE:  # a table no chunk had rows for is still there, empty
+        if not any(row["table"] == name for row in written):
+            filesystem.create_dir(f"{root}/{name}.parquet", recursive=True)
+            pq.write_table(schema(name).empty_table(), f"{root}/{name}.parquet/part-empty.parquet", filesystem=filesystem)
+    cases = [row for row in written if row["table"] == "cases"]
+    return {"cases": sum(r["rows"] for r in cases), "errors": sum(r["errors"] for r in cases),
+            "unrecognized_only": sum(r["unrecognized_only"] for r in cases)}
+
+
+def _spread(situations: "DataFrame") -> "DataFrame":
+    """A small file is one partition: spread it over the cores."""
+    parallelism = situations.sparkSession.sparkContext.defaultParallelism
+    return situations.repartition(parallelism) if situations.rdd.getNumPartitions() < parallelism else situations
+
+
 def cohort(recommender: Recommender, url: str, date: str, output: str, master: str, stop: bool = True) -> dict[str, Any]:
     """hipkg cohort --spark: the CDM read here (hipkg.omop), its persons answered in Spark's executors, the tables
     written under ``output``. With ``stop``, a person with a bad record ends the run before anything is answered."""
@@ -189,15 +265,17 @@ def cohort(recommender: Recommender, url: str, date: str, output: str, master: s
     import pyarrow.parquet as pq  # optional (hipkg[cohort]): imported where it is used
 
     reader = OmopReader(recommender.store, connect(url))
-    if os.path.exists(output) and os.listdir(output):
+    if os.path.isdir(output) and os.listdir(output):  # checked again by write_parquet, before Spark starts here
         raise InputError(f"{output}: the --output folder is not empty; give a new or empty one (nothing is overwritten)")
     spool = tempfile.mkdtemp(prefix="hipkg-spark-")
     path = os.path.join(spool, "situations.parquet")
-    columns: dict[str, list[Any]] = {"case": [], "situation": [], "read": []}
-    writer = pq.ParquetWriter(path, pa.schema([("case", pa.string()), ("situation", pa.string()), ("read", pa.string())]))
+    columns: dict[str, list[Any]] = {"case": [], "situation": [], "read": [], "error": []}
+    strings = pa.schema([(name, pa.string()) for name in columns])
+    writer = pq.ParquetWriter(path, strings)
     try:
         for person, situation in reader.persons(date, stop):
             columns["case"].append(str(person))
+            columns["error"].append(situation if isinstance(situation, str) else None)
             if isinstance(situation, str):
                 columns["situation"].append(None)
                 columns["read"].append(None)
@@ -206,23 +284,18 @@ def cohort(recommender: Recommender, url: str, date: str, output: str, master: s
                 r = situation.reading
                 columns["read"].append(json.dumps({"person": r.person, "ignored": r.ignored, "unrecognized": r.unrecognized}) if r else None)
             if len(columns["case"]) >= 100_000:
-                writer.write_table(pa.table(columns))
+                writer.write_table(pa.table(columns, schema=strings))
                 columns = {k: [] for k in columns}
-        writer.write_table(pa.table(columns))
+        writer.write_table(pa.table(columns, schema=strings))
         writer.close()
         spark = session(master, "hipkg cohort")
-        frames = tables(spark.read.parquet(path), cohort=True)
-        write(frames, output)
-        cases = frames["cases"]
-        functions = _pyspark().sql.functions
-        counts = cases.agg(functions.count("*").alias("cases"), functions.count("error").alias("errors"),
-                           functions.sum(functions.when(~functions.col("recognized"), 1).otherwise(0)).alias("unrecognized_only")).first()
+        counts = write_parquet(spark.read.parquet(path), output, cohort=True, recommender=recommender)
     finally:
         for name in os.listdir(spool):
             os.unlink(os.path.join(spool, name))
         os.rmdir(spool)
     summary = {"cases": counts["cases"], "answered": counts["cases"] - counts["errors"], "errors": counts["errors"],
-               "unrecognized_only": int(counts["unrecognized_only"] or 0), "input": url, "date": date, "spark": master,
+               "unrecognized_only": counts["unrecognized_only"], "input": url, "date": date, "spark": master,
                **reader.counts.to_json()}
     with open(os.path.join(output, "run.json"), "w", encoding="utf-8") as handle:
         json.dump(summary, handle, indent=2, sort_keys=True)

@@ -312,3 +312,26 @@ def test_the_readme_query_finds_avoided_intra_articular_corticosteroids(cohort_d
     sql = readme[start:readme.index('""")', start)].replace("'answers/", f"'{cohort_duckdb}/")
     found = duckdb.sql(sql).fetchall()
     assert found and all(row[2].startswith("hipkg:Contraindication") and row[4] for row in found)
+
+
+def test_spark_skips_a_bad_person_with_its_message(spark, cdm, tmp_path) -> None:
+    import hipkg
+    from hipkg import spark as module
+
+    table, change, message, _ = BAD["unknown-concept"]
+    folder = _broken(cdm, tmp_path, table, change)
+    summary = module.cohort(hipkg.load().recommender, str(folder), DATE, str(tmp_path / "spark"), "local[2]", stop=False)
+    assert (summary["cases"], summary["errors"]) == (1000, 1)
+    bad = [c for c in pq.read_table(tmp_path / "spark" / "cases.parquet").to_pylist() if c["error"]]
+    assert len(bad) == 1 and message.split(" (row")[0] in bad[0]["error"]
+
+
+def test_spark_writes_into_no_folder_that_holds_something(spark, cdm, tmp_path) -> None:
+    from hipkg import spark as module
+    from hipkg.errors import InputError
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "answers.parquet").write_text("")
+    with pytest.raises(InputError, match="not empty"):
+        module.write_parquet(spark.read.parquet(str(cdm / "person.parquet")).selectExpr("CAST(person_id AS STRING) AS case"),
+                             str(tmp_path / "out"))
