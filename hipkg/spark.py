@@ -97,22 +97,27 @@ def _answer(graph: Any, key: str, cohort: bool, batches: Iterator["pa.RecordBatc
     """mapInArrow: a partition's situations (case, situation JSON or key columns; a cohort's also ``read``) -> one
     row per chunk and table: its name and the table as an Arrow IPC stream (dictionary-encoded, so a few bytes a row)."""
     pa = arrow()
+    for tables in _chunks(graph, key, cohort, batches):
+        names, blobs = [], []
+        for table in PER_CASE:
+            part = tables[table]
+            if part.num_rows:
+                sink = pa.BufferOutputStream()
+                with pa.ipc.new_stream(sink, part.schema) as stream:
+                    stream.write_table(part)
+                names.append(table)
+                blobs.append(sink.getvalue().to_pybytes())
+        yield pa.RecordBatch.from_arrays([pa.array(names, pa.string()), pa.array(blobs, pa.binary())], names=["table", "data"])
+
+
+def _chunks(graph: Any, key: str, cohort: bool, batches: Iterator["pa.RecordBatch"]) -> Iterator[dict[str, "pa.Table"]]:
+    """A partition's situations, CHUNK at a time, answered with the batch path: each chunk's per-case tables."""
     recommender, fhir, columns = _recommender(graph, key)
     for batch in batches:
         rows = batch.to_pylist()
         for start in range(0, len(rows), CHUNK):
             lines = tuple(_line(recommender, row, cohort) for row in rows[start:start + CHUNK])
-            answered = answer_chunk(recommender, Chunk("Spark", False, lines=lines, columnar=True, unit="case"), LineWriter(), fhir, columns)
-            names, blobs = [], []
-            for table in PER_CASE:
-                part = answered.tables[table]
-                if part.num_rows:
-                    sink = pa.BufferOutputStream()
-                    with pa.ipc.new_stream(sink, part.schema) as stream:
-                        stream.write_table(part)
-                    names.append(table)
-                    blobs.append(sink.getvalue().to_pybytes())
-            yield pa.RecordBatch.from_arrays([pa.array(names, pa.string()), pa.array(blobs, pa.binary())], names=["table", "data"])
+            yield answer_chunk(recommender, Chunk("Spark", False, lines=lines, columnar=True, unit="case"), LineWriter(), fhir, columns).tables
 
 
 def _rows(table: str, batches: Iterator["pa.RecordBatch"]) -> Iterator["pa.RecordBatch"]:
@@ -193,29 +198,24 @@ def _answer_to_files(graph: Any, key: str, cohort: bool, output: str, batches: I
     import pyarrow.parquet as pq  # optional (hipkg[cohort]): imported where it is used
 
     filesystem, root = pa.fs.FileSystem.from_uri(output)
-    recommender, fhir, columns = _recommender(graph, key)
-    for batch in batches:
-        rows = batch.to_pylist()
-        for start in range(0, len(rows), CHUNK):
-            lines = tuple(_line(recommender, row, cohort) for row in rows[start:start + CHUNK])
-            answered = answer_chunk(recommender, Chunk("Spark", False, lines=lines, columnar=True, unit="case"), LineWriter(), fhir, columns)
-            out: dict[str, list[Any]] = {"table": [], "path": [], "rows": [], "errors": [], "unrecognized_only": []}
-            for table in PER_CASE:
-                part = answered.tables[table]
-                if not part.num_rows:
-                    continue
-                folder = f"{root}/{table}.parquet"
-                filesystem.create_dir(folder, recursive=True)
-                path = f"{folder}/part-{uuid.uuid4().hex}.parquet"
-                pq.write_table(part, path, filesystem=filesystem, compression="zstd")
-                cases = part if table == "cases" else None
-                out["table"].append(table)
-                out["path"].append(path)
-                out["rows"].append(part.num_rows)
-                out["errors"].append(part.num_rows - part.column("error").null_count if cases is not None else 0)
-                out["unrecognized_only"].append(part.column("recognized").to_pylist().count(False) if cases is not None else 0)
-            yield pa.RecordBatch.from_pydict(out, schema=pa.schema([("table", pa.string()), ("path", pa.string()), ("rows", pa.int64()),
-                                                                   ("errors", pa.int64()), ("unrecognized_only", pa.int64())]))
+    for tables in _chunks(graph, key, cohort, batches):
+        out: dict[str, list[Any]] = {"table": [], "path": [], "rows": [], "errors": [], "unrecognized_only": []}
+        for table in PER_CASE:
+            part = tables[table]
+            if not part.num_rows:
+                continue
+            folder = f"{root}/{table}.parquet"
+            filesystem.create_dir(folder, recursive=True)
+            path = f"{folder}/part-{uuid.uuid4().hex}.parquet"
+            pq.write_table(part, path, filesystem=filesystem, compression="zstd")
+            cases = table == "cases"
+            out["table"].append(table)
+            out["path"].append(path)
+            out["rows"].append(part.num_rows)
+            out["errors"].append(part.num_rows - part.column("error").null_count if cases else 0)
+            out["unrecognized_only"].append(part.column("recognized").to_pylist().count(False) if cases else 0)
+        yield pa.RecordBatch.from_pydict(out, schema=pa.schema([("table", pa.string()), ("path", pa.string()), ("rows", pa.int64()),
+                                                               ("errors", pa.int64()), ("unrecognized_only", pa.int64())]))
 
 
 def write_parquet(situations: "DataFrame", output: str, cohort: bool = False, recommender: Recommender | None = None) -> dict[str, int]:
