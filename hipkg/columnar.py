@@ -70,15 +70,27 @@ def arrow() -> Any:
 def schema(name: str, plain: bool = False) -> "pa.Schema":
     """The Arrow schema of a table; ``plain``: dictionary columns as plain strings (what Spark writes)."""
     pa = arrow()
-    types = {"str": pa.string(), "int": pa.int64(), "bool": pa.bool_(), "list": pa.list_(pa.string()),
-             "dict": pa.string() if plain else pa.dictionary(pa.int32(), pa.string())}
-    return pa.schema([pa.field(n, types[t]) for n, t, _ in SCHEMAS[name]])
+    return pa.schema([pa.field(n, _type(pa, t, plain)) for n, t, _ in SCHEMAS[name]])
+
+
+def _type(pa: Any, kind: str, plain: bool = False) -> Any:
+    """The Arrow type of a SCHEMAS kind."""
+    if kind == "dict":
+        return pa.string() if plain else pa.dictionary(pa.int32(), pa.string())
+    return {"str": pa.string(), "int": pa.int64(), "bool": pa.bool_(), "list": pa.list_(pa.string())}[kind]
+
+
+def case_counts(cases: "pa.Table") -> dict[str, int]:
+    """What a ``cases`` table holds: cases, answered, errors (their rows say why), and unrecognized-only cases."""
+    answered = cases.column("error").null_count
+    return {"cases": cases.num_rows, "answered": answered, "errors": cases.num_rows - answered,
+            "unrecognized_only": cases.column("recognized").to_pylist().count(False)}
 
 
 class Columns:
-    """Builds the per-case tables of one chunk. Answers share their option tuples (the recommender's memos), so the
-    columns of an option tuple are made once, as arrays of dictionary indices, and a chunk's answers and reasons are
-    those arrays joined (numpy): no Python work per row. The dictionaries and the arrays are kept across chunks and
+    """Builds the per-case tables of one chunk. Answers share their reasons, reason tuples and often their option
+    tuples (the recommender's memos), so the dictionary indices of each are made once, by identity, and a chunk's
+    answers and reasons are those index arrays joined (numpy), with no Python work per answer row. The dictionaries and the arrays are kept across chunks and
     dropped together once they hold LIMIT entries, which bounds memory."""
 
     LIMIT = 50_000
@@ -191,7 +203,7 @@ class Columns:
 def _array(pa: Any, values: list[Any], kind: str) -> Any:
     if kind == "dict":
         return pa.array(values, pa.string()).dictionary_encode()
-    return pa.array(values, {"str": pa.string(), "int": pa.int64(), "bool": pa.bool_(), "list": pa.list_(pa.string())}[kind])
+    return pa.array(values, _type(pa, kind))
 
 
 def run_tables(recommender: "Recommender") -> dict[str, "pa.Table"]:
@@ -232,7 +244,6 @@ class ParquetSink:
         self.counts: dict[str, int] = {"cases": 0, "answered": 0, "errors": 0, "unrecognized_only": 0}
 
     def write(self, tables: dict[str, "pa.Table"]) -> None:
-        import pyarrow.compute as pc  # optional (hipkg[cohort]): imported where it is used
         import pyarrow.parquet as pq  # optional (hipkg[cohort]): imported where it is used
 
         for name, table in tables.items():
@@ -241,12 +252,8 @@ class ParquetSink:
                 writer = self.writers[name] = pq.ParquetWriter(os.path.join(self.folder, f"{name}.parquet"), schema(name),
                                                                compression="zstd")
             writer.write_table(table)
-        cases = tables["cases"]
-        answered = cases.column("error").null_count
-        self.counts["cases"] += cases.num_rows
-        self.counts["answered"] += answered
-        self.counts["errors"] += cases.num_rows - answered
-        self.counts["unrecognized_only"] += int(pc.sum(pc.equal(cases.column("recognized"), False)).as_py() or 0)
+        for key, value in case_counts(tables["cases"]).items():
+            self.counts[key] += value
 
     def close(self, recommender: "Recommender", report: dict[str, Any]) -> dict[str, Any]:
         """Write the run's tables (and empty per-case tables when there were no cases) and run.json; returns the counts."""

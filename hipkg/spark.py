@@ -20,7 +20,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Iterator
 
 from hipkg.batch import Chunk, Unreadable, answer_chunk, row_situation
-from hipkg.columnar import PER_CASE, SCHEMAS, Columns, arrow, run_tables, schema
+from hipkg.columnar import PER_CASE, SCHEMAS, Columns, arrow, case_counts, run_tables, schema
 from hipkg.errors import InputError, InvalidSituation, MissingExtra
 from hipkg.fhir_in import FhirReader
 from hipkg.omop import CdmReading, OmopReader, connect
@@ -152,11 +152,17 @@ def _line(recommender: Recommender, row: dict[str, Any], cohort: bool) -> tuple[
     return case, situation
 
 
-def tables(situations: "DataFrame", cohort: bool = False) -> dict[str, "DataFrame"]:
+def _driver_recommender() -> Recommender:
+    """A recommender in this process, for the run tables, when the caller has none."""
+    mapping_set = read_mappings()
+    return Recommender(Store(bundled_nquads(mapping_set), mapping_set, "oxigraph"))
+
+
+def tables(situations: "DataFrame", cohort: bool = False, recommender: Recommender | None = None) -> dict[str, "DataFrame"]:
     """One DataFrame per table of hipkg.columnar, for a DataFrame of situations: a ``case`` column and either
     ``situation`` (JSON text) or a column per situation key (``findings``, ``observations``, ...). Read it from
     Parquet (spark.read.parquet) or a table (spark.table); write the results with ``write``. The run tables (rules,
-    sources, options) come from this process's graph."""
+    sources, options) come from ``recommender``, else a graph loaded here."""
     if "case" not in situations.columns:
         raise InputError(f"a DataFrame of situations needs a 'case' column; it has {', '.join(situations.columns)[:300]}")
     spark = situations.sparkSession
@@ -168,8 +174,7 @@ def tables(situations: "DataFrame", cohort: bool = False) -> dict[str, "DataFram
     answered = situations.mapInArrow(partial(_answer, graph, bundle_key(), cohort), chunks).persist(_pyspark().StorageLevel.DISK_ONLY)
     out = {table: answered.filter(functions.col("table") == table).mapInArrow(partial(_rows, table), _struct(schema(table, plain=True)))
            for table in PER_CASE}
-    recommender = Recommender(Store(bundled_nquads(read_mappings()), read_mappings(), "oxigraph"))
-    for name, table in run_tables(recommender).items():
+    for name, table in run_tables(recommender or _driver_recommender()).items():
         out[name] = spark.createDataFrame(table.to_pylist(), _struct(table.schema))
     return out
 
@@ -208,12 +213,12 @@ def _answer_to_files(graph: Any, key: str, cohort: bool, output: str, batches: I
             filesystem.create_dir(folder, recursive=True)
             path = f"{folder}/part-{uuid.uuid4().hex}.parquet"
             pq.write_table(part, path, filesystem=filesystem, compression="zstd")
-            cases = table == "cases"
+            counts = case_counts(part) if table == "cases" else {}
             out["table"].append(table)
             out["path"].append(path)
             out["rows"].append(part.num_rows)
-            out["errors"].append(part.num_rows - part.column("error").null_count if cases else 0)
-            out["unrecognized_only"].append(part.column("recognized").to_pylist().count(False) if cases else 0)
+            out["errors"].append(counts.get("errors", 0))
+            out["unrecognized_only"].append(counts.get("unrecognized_only", 0))
         yield pa.RecordBatch.from_pydict(out, schema=pa.schema([("table", pa.string()), ("path", pa.string()), ("rows", pa.int64()),
                                                                ("errors", pa.int64()), ("unrecognized_only", pa.int64())]))
 
@@ -240,8 +245,7 @@ def write_parquet(situations: "DataFrame", output: str, cohort: bool = False, re
     files = types.StructType([types.StructField("table", types.StringType()), types.StructField("path", types.StringType()),
                               *(types.StructField(n, types.LongType()) for n in ("rows", "errors", "unrecognized_only"))])
     written = situations.mapInArrow(partial(_answer_to_files, graph, bundle_key(), cohort, output), files).collect()
-    recommender = recommender or Recommender(Store(bundled_nquads(read_mappings()), read_mappings(), "oxigraph"))
-    for name, table in run_tables(recommender).items():
+    for name, table in run_tables(recommender or _driver_recommender()).items():
         pq.write_table(table, f"{root}/{name}.parquet", filesystem=filesystem, compression="zstd")
     for name in PER_CASE:  # a table no chunk had rows for is still there, empty
         if not any(row["table"] == name for row in written):
