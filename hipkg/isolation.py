@@ -35,9 +35,8 @@ def run(work: Callable[[], T], *, timeout: float, max_memory: int | None, timed_
     ctx = multiprocessing.get_context("fork")
     receiver, sender = ctx.Pipe(duplex=False)
     process = ctx.Process(target=_child, args=(work, max_memory, sender), daemon=True)
-    process.start()
-    sender.close()
-    with _killed_on_sigterm(process):
+    with _started_and_killed_on_sigterm(process):
+        sender.close()
         try:
             if not receiver.poll(timeout):
                 raise timed_out()
@@ -63,6 +62,7 @@ def run(work: Callable[[], T], *, timeout: float, max_memory: int | None, timed_
 
 
 def _child(work: Callable[[], Any], max_memory: int | None, conn: Any) -> None:  # pragma: no cover - child process
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # blocked by the parent around the fork
     if max_memory is not None:
         _limit_memory(max_memory)
     try:
@@ -101,13 +101,22 @@ def _limit_memory(max_bytes: int) -> None:  # pragma: no cover - child process
 
 
 @contextlib.contextmanager
-def _killed_on_sigterm(process: Any) -> Iterator[None]:
-    """While the child works, SIGTERM first kills it, then goes on as it would have (the previous handler, or the
-    default: the process ends), so that no evaluation is left running at 100 % CPU after its parent."""
+def _started_and_killed_on_sigterm(process: Any) -> Iterator[None]:
+    """Start the child; while it works, SIGTERM first kills it, then goes on as it would have (the previous handler,
+    or the default: the process ends), so that no evaluation is left running at 100 % CPU after its parent.
+    SIGTERM is blocked from before the fork until the handler is in place: one arriving in between is delivered
+    then, to the handler, instead of ending this process and leaving the child behind (a CI failure, 2026-12-01)."""
     if threading.current_thread() is not threading.main_thread():
+        process.start()
         yield
         return
     previous = signal.getsignal(signal.SIGTERM)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        process.start()
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        raise
 
     def on_term(signum: int, _frame: object) -> None:
         process.kill()
@@ -116,6 +125,7 @@ def _killed_on_sigterm(process: Any) -> Iterator[None]:
         os.kill(os.getpid(), signum)
 
     signal.signal(signal.SIGTERM, on_term)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     try:
         yield
     finally:

@@ -205,6 +205,31 @@ def test_sigterm_leaves_no_evaluation_running(tmp_path, command):
     assert not _session_processes(proc.pid), f"the child outlived hipkg {command}"
 
 
+
+def test_sigterm_right_after_the_fork_still_stops_the_child(tmp_path):
+    """Regression (CI, 2026-12-01): a SIGTERM arriving between the fork and the handler's installation ended the
+    parent and left the child running. Here the signal is sent at exactly that moment, every time."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "race.py"
+    script.write_text(
+        "import multiprocessing.process, os, signal, sys, time\n"
+        "from hipkg import isolation\n"
+        "start = multiprocessing.process.BaseProcess.start\n"
+        "def start_then_term(self):\n"
+        "    start(self)\n"
+        "    print(self.pid, flush=True)\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "multiprocessing.process.BaseProcess.start = start_then_term\n"
+        "isolation.run(lambda: time.sleep(60), timeout=60, max_memory=None, timed_out=RuntimeError,\n"
+        "              out_of_memory=RuntimeError, failed=lambda *a: RuntimeError())\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == -15, done.stderr[-2000:]
+    child = int(done.stdout.split()[0])
+    assert not os.path.exists(f"/proc/{child}") or open(f"/proc/{child}/stat").read().split()[2] == "Z"
+
 def test_a_csv_batch_that_is_not_utf8_is_refused_without_a_traceback(tmp_path, capsys):
     path = tmp_path / "bad.csv"
     path.write_bytes(b"findings,allergies\nICD10CM:M16.11,\n\xff\xfe,\n")
