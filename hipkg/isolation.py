@@ -111,11 +111,11 @@ def _started_and_killed_on_sigterm(process: Any) -> Iterator[None]:
         yield
         return
     previous = signal.getsignal(signal.SIGTERM)
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # the caller's, restored once the handler is in
     try:
         process.start()
     except BaseException:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         raise
 
     def on_term(signum: int, _frame: object) -> None:
@@ -125,7 +125,7 @@ def _started_and_killed_on_sigterm(process: Any) -> Iterator[None]:
         os.kill(os.getpid(), signum)
 
     signal.signal(signal.SIGTERM, on_term)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     try:
         yield
     finally:

@@ -140,13 +140,13 @@ class Situation:
         return g
 
 
-
 @functools.lru_cache(maxsize=65536)
 def _literal(lexical: str, datatype: URIRef | None = None) -> Literal:
     """A situation's literal, made once per lexical form and datatype: a batch's codes, units and dates repeat across
-    its situations, and rdflib parses a date's or a decimal's value each time it makes one (measured on the synthetic
-    cohort: 60 % of the time of Situation.triples)."""
+    its situations, and rdflib parses a date's or a decimal's value each time it makes one (13.5 and 11.9 us). Measured
+    on synthetic persons with dated events, warm: Situation.triples 156 -> 100 us each."""
     return Literal(lexical, datatype=datatype)
+
 
 #: The most entries a situation's list (findings, allergies, medications, observations, procedures, injections) may
 #: hold, unless the caller says otherwise (``hipkg recommend --max-codes``; the server allows 50).

@@ -205,17 +205,16 @@ def test_sigterm_leaves_no_evaluation_running(tmp_path, command):
     assert not _session_processes(proc.pid), f"the child outlived hipkg {command}"
 
 
-
 def test_sigterm_right_after_the_fork_still_stops_the_child(tmp_path):
     """Regression (CI, 2026-12-01): a SIGTERM arriving between the fork and the handler's installation ended the
     parent and left the child running. Here the signal is sent at exactly that moment, every time."""
-    import os
     import subprocess
     import sys
+    from pathlib import Path
 
     script = tmp_path / "race.py"
     script.write_text(
-        "import multiprocessing.process, os, signal, sys, time\n"
+        "import multiprocessing.process, os, signal, time\n"
         "from hipkg import isolation\n"
         "start = multiprocessing.process.BaseProcess.start\n"
         "def start_then_term(self):\n"
@@ -228,7 +227,9 @@ def test_sigterm_right_after_the_fork_still_stops_the_child(tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
     assert done.returncode == -15, done.stderr[-2000:]
     child = int(done.stdout.split()[0])
-    assert not os.path.exists(f"/proc/{child}") or open(f"/proc/{child}/stat").read().split()[2] == "Z"
+    stat = Path(f"/proc/{child}/stat")
+    assert not stat.exists() or stat.read_text().split()[2] == "Z", "the child outlived its parent"
+
 
 def test_a_csv_batch_that_is_not_utf8_is_refused_without_a_traceback(tmp_path, capsys):
     path = tmp_path / "bad.csv"
